@@ -1,0 +1,125 @@
+//! Command-line surface (DESIGN §2). These definitions also generate `completions/` and `man/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::{ColorChoice, OutputFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lbctl",
+    version,
+    about = "Troubleshoot and serve Kubernetes LoadBalancer VIPs on bare metal",
+    long_about = "lbctl finds out why a type: LoadBalancer Service is stuck at <pending> or why its VIP does not \
+answer on the LAN, following Cilium's LB IPAM and L2 announcement semantics, and carries an embedded \
+Kubernetes API server (the lab) to try it all without a cluster.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl-style flags accepted by every command.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the Service (default: the context's namespace, else "default").
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Look in every namespace.
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// When to colour output (NO_COLOR is honoured in auto mode).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The embedded lab: an in-memory Kubernetes API server preloaded with a scenario.
+    Lab(LabArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to generate for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (one per subcommand) into a directory.
+    Man {
+        /// Output directory.
+        #[arg(long, default_value = "man", value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Serve the lab API server until Ctrl-C / SIGTERM.
+    Up(LabUpArgs),
+    /// List the embedded scenarios.
+    Scenarios,
+}
+
+#[derive(Args, Debug)]
+pub struct LabUpArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable.
+    #[arg(long = "scenario", value_name = "NAME|FILE")]
+    pub scenarios: Vec<String>,
+    /// Where to write the kubeconfig (default: a file in the temp directory named after the port).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+}
+
+/// The clap command tree, for completions and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// Writes the completion script for `shell`.
+pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) {
+    clap_complete::generate(shell, &mut command(), "lbctl", out);
+}
+
+/// File name under `completions/` for each shell.
+pub fn completion_file_name(shell: clap_complete::Shell) -> &'static str {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => "lbctl.bash",
+        Shell::Zsh => "_lbctl",
+        Shell::Fish => "lbctl.fish",
+        Shell::Elvish => "lbctl.elv",
+        Shell::PowerShell => "_lbctl.ps1",
+        _ => "lbctl.unknown",
+    }
+}
+
+/// Writes one man page per command and subcommand into `dir`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(command(), dir)
+}

@@ -1,0 +1,160 @@
+//! Scenarios: multi-document YAML files of Kubernetes objects loaded into the lab at start.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Embedded scenarios, by name.
+pub const EMBEDDED: &[(&str, &str)] = &[("demo", include_str!("../../scenarios/demo.yaml"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario {0:?} is neither an embedded scenario ({1}) nor a readable file: {2}")]
+    NotFound(String, String, std::io::Error),
+    #[error("{origin}: document {doc} (starting at line {line}): {message}")]
+    Bad {
+        origin: String,
+        doc: usize,
+        line: usize,
+        message: String,
+    },
+}
+
+/// A scenario's objects, in file order.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub objects: Vec<Value>,
+}
+
+impl Scenario {
+    /// An embedded name or a path to a YAML file.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if let Some((n, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
+            return Scenario::parse(n, text);
+        }
+        let text = std::fs::read_to_string(Path::new(name_or_path)).map_err(|e| {
+            let names = EMBEDDED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ");
+            ScenarioError::NotFound(name_or_path.to_string(), names, e)
+        })?;
+        Scenario::parse(name_or_path, &text)
+    }
+
+    /// Parses `---`-separated documents; each must be an object with apiVersion, kind and a name.
+    pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut objects = vec![];
+        let mut doc_start = 1;
+        let mut docs: Vec<(usize, String)> = vec![];
+        let mut cur = String::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_end() == "---" {
+                docs.push((doc_start, std::mem::take(&mut cur)));
+                doc_start = i + 2;
+            } else {
+                cur.push_str(line);
+                cur.push('\n');
+            }
+        }
+        docs.push((doc_start, cur));
+        for (idx, (line, doc)) in docs.into_iter().enumerate() {
+            if doc
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            {
+                continue;
+            }
+            let bad = |message: String| ScenarioError::Bad {
+                origin: origin.to_string(),
+                doc: idx + 1,
+                line,
+                message,
+            };
+            let v: Value = serde_saphyr::from_str(&doc).map_err(|e| bad(e.to_string()))?;
+            for field in ["apiVersion", "kind"] {
+                if !v[field].is_string() {
+                    return Err(bad(format!("missing {field}")));
+                }
+            }
+            if !v["metadata"]["name"].is_string() {
+                return Err(bad("missing metadata.name".into()));
+            }
+            objects.push(v);
+        }
+        Ok(Scenario {
+            name: origin.to_string(),
+            objects,
+        })
+    }
+}
+
+/// `apiVersion: lab.lbctl.io/v1, kind: Include` documents expand to generated objects:
+/// `cilium-crds` (current Cilium: pools v2 + v2alpha1) or `cilium-crds-v2alpha1` (older Cilium,
+/// pools served only as v2alpha1). Returns `None` for ordinary objects.
+pub fn expand_include(obj: &Value) -> Result<Option<Vec<Value>>, String> {
+    if obj["apiVersion"] != "lab.lbctl.io/v1" || obj["kind"] != "Include" {
+        return Ok(None);
+    }
+    let to_value = |c| serde_json::to_value(c).map_err(|e| e.to_string());
+    let mut crds: Vec<Value> = crate::model::all_crds()
+        .into_iter()
+        .map(to_value)
+        .collect::<Result<_, _>>()?;
+    match obj["metadata"]["name"].as_str().unwrap_or_default() {
+        "cilium-crds" => {}
+        "cilium-crds-v2alpha1" => {
+            for c in crds
+                .iter_mut()
+                .filter(|c| c["spec"]["names"]["kind"] == "CiliumLoadBalancerIPPool")
+            {
+                if let Some(vs) = c["spec"]["versions"].as_array_mut() {
+                    vs.retain(|v| v["name"] == "v2alpha1");
+                    for v in vs.iter_mut() {
+                        v["storage"] = Value::Bool(true);
+                        if let Some(m) = v.as_object_mut() {
+                            m.remove("deprecated");
+                        }
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown include {other:?}; known: cilium-crds, cilium-crds-v2alpha1"
+            ))
+        }
+    }
+    Ok(Some(crds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_scenarios_parse() {
+        for (n, _) in EMBEDDED {
+            let s = Scenario::load(n).unwrap();
+            assert!(!s.objects.is_empty(), "{n}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_document_and_line() {
+        let e = Scenario::parse(
+            "x.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: [\n",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.starts_with("x.yaml: document 2 (starting at line 5)"),
+            "{s}"
+        );
+        let e = Scenario::parse("y.yaml", "apiVersion: v1\nkind: Namespace\n").unwrap_err();
+        assert!(e.to_string().contains("missing metadata.name"));
+    }
+}

@@ -1,0 +1,24 @@
+//! `CiliumNode`: only its labels matter to lbctl (L2 policies' nodeSelector is matched against them).
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Cilium's CiliumNode spec is large; lbctl keeps whatever is there without interpreting it.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "cilium.io",
+    version = "v2",
+    kind = "CiliumNode",
+    plural = "ciliumnodes",
+    singular = "ciliumnode",
+    shortname = "cn",
+    shortname = "ciliumn",
+    category = "cilium"
+)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct CiliumNodeSpec {
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}

@@ -1,0 +1,228 @@
+//! The single home of every Cilium string lbctl reads or writes.
+//!
+//! Values come from `shared/reference/cilium-semantics.md`; both generations of names are kept
+//! because clusters in the field run both (the rename most likely shipped in Cilium 1.15).
+
+/// API group of every Cilium CRD.
+pub const CILIUM_GROUP: &str = "cilium.io";
+pub const V2: &str = "v2";
+pub const V2ALPHA1: &str = "v2alpha1";
+
+pub const POOL_KIND: &str = "CiliumLoadBalancerIPPool";
+pub const POOL_PLURAL: &str = "ciliumloadbalancerippools";
+pub const POOL_SINGULAR: &str = "ciliumloadbalancerippool";
+pub const POOL_SHORT_NAMES: &[&str] = &["ippools", "ippool", "lbippool", "lbippools"];
+
+pub const POLICY_KIND: &str = "CiliumL2AnnouncementPolicy";
+pub const POLICY_PLURAL: &str = "ciliuml2announcementpolicies";
+pub const POLICY_SINGULAR: &str = "ciliuml2announcementpolicy";
+pub const POLICY_SHORT_NAMES: &[&str] = &["l2announcement"];
+
+pub const CILIUM_NODE_KIND: &str = "CiliumNode";
+pub const CILIUM_NODE_PLURAL: &str = "ciliumnodes";
+pub const CILIUM_NODE_SHORT_NAMES: &[&str] = &["cn", "ciliumn"];
+
+pub const CILIUM_CATEGORY: &str = "cilium";
+
+// --- Service condition (reference §2.2) ---------------------------------------------------------
+
+/// Current condition type on Services.
+pub const SVC_SATISFIED_CONDITION: &str = "cilium.io/IPAMRequestSatisfied";
+/// Legacy (v1.13-era) condition type; still shown in the docs and many guides.
+pub const SVC_SATISFIED_CONDITION_LEGACY: &str = "io.cilium/lb-ipam-request-satisfied";
+pub const SVC_SATISFIED_CONDITION_TYPES: &[&str] =
+    &[SVC_SATISFIED_CONDITION, SVC_SATISFIED_CONDITION_LEGACY];
+
+pub const REASON_SATISFIED: &str = "satisfied";
+pub const REASON_NO_POOL: &str = "no_pool";
+pub const REASON_POOL_SELECTOR_MISMATCH: &str = "pool_selector_mismatch";
+pub const REASON_ALREADY_ALLOCATED: &str = "already_allocated";
+pub const REASON_ALREADY_ALLOCATED_INCOMPATIBLE: &str = "already_allocated_incompatible_service";
+pub const REASON_OUT_OF_IPS: &str = "out_of_ips";
+
+/// Every Service condition reason Cilium has ever written (there is no `out_of_range`).
+pub const SVC_REASONS: &[&str] = &[
+    REASON_SATISFIED,
+    REASON_NO_POOL,
+    REASON_POOL_SELECTOR_MISMATCH,
+    REASON_ALREADY_ALLOCATED,
+    REASON_ALREADY_ALLOCATED_INCOMPATIBLE,
+    REASON_OUT_OF_IPS,
+];
+
+/// `no_pool` for a specific requested IP.
+pub fn msg_no_pool_for_ip(ip: &str) -> String {
+    format!("No pool exists with a CIDR containing '{ip}'")
+}
+/// `pool_selector_mismatch` for a specific requested IP.
+pub fn msg_pool_selector_mismatch(ip: &str) -> String {
+    format!("The pool with the CIDR containing '{ip}', doesn't select this service")
+}
+pub fn msg_already_allocated(ip: &str) -> String {
+    format!("The IP '{ip}' is already allocated to another service")
+}
+pub fn msg_already_allocated_legacy(ip: &str) -> String {
+    format!("IP '{ip}' has already been allocated to another service")
+}
+pub fn msg_already_allocated_incompatible(ip: &str, reason: &str) -> String {
+    format!("The IP '{ip}' is already allocated to an incompatible service. Reason: {reason}")
+}
+/// `no_pool` for a generic (any IP) request.
+pub const MSG_NO_POOL_GENERIC: &str =
+    "There are no enabled CiliumLoadBalancerIPPools that match this service";
+pub const MSG_OUT_OF_IPS: &str =
+    "All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs";
+
+/// Sub-reasons of `already_allocated_incompatible_service` (isCompatible order, reference §2.6).
+pub const INCOMPATIBLE_SHARING_KEY: &str = "different sharing key";
+pub const INCOMPATIBLE_NAMESPACE: &str = "different and not permitted namespace";
+pub const INCOMPATIBLE_PORT: &str = "same port";
+pub const INCOMPATIBLE_PORT_PROTOCOL: &str = "same port and protocol";
+pub const INCOMPATIBLE_ETP: &str = "different ExternalTrafficPolicy";
+pub const INCOMPATIBLE_ETP_LOCAL_SELECTOR: &str =
+    "compatible ExternalTrafficPolicy local but selecting different set of pods";
+
+// --- Pool conditions (reference §1.3) -----------------------------------------------------------
+
+pub const POOL_IPS_TOTAL: &str = "cilium.io/IPsTotal";
+pub const POOL_IPS_AVAILABLE: &str = "cilium.io/IPsAvailable";
+pub const POOL_IPS_USED: &str = "cilium.io/IPsUsed";
+pub const POOL_CONFLICT: &str = "cilium.io/PoolConflict";
+pub const POOL_IPS_TOTAL_LEGACY: &str = "io.cilium/ips-total";
+pub const POOL_IPS_AVAILABLE_LEGACY: &str = "io.cilium/ips-available";
+pub const POOL_IPS_USED_LEGACY: &str = "io.cilium/ips-used";
+pub const POOL_CONFLICT_LEGACY: &str = "io.cilium/conflict";
+pub const POOL_COUNT_REASON: &str = "noreason";
+pub const POOL_CONFLICT_REASON: &str = "cidr_overlap";
+pub const POOL_CONFLICT_RESOLVED_REASON: &str = "resolved";
+
+pub fn msg_pool_conflict(
+    from: &str,
+    to: &str,
+    other_from: &str,
+    other_to: &str,
+    other: &str,
+) -> String {
+    format!(
+        "Pool conflicts since range '{from} - {to}' overlaps range '{other_from} - {other_to}' from IP Pool '{other}'"
+    )
+}
+
+/// Field managers Cilium uses for its status patches.
+pub const FIELD_MANAGER_LBIPAM: &str = "cilium-operator-lb-ipam";
+pub const FIELD_MANAGER_L2: &str = "cilium-agent-l2-announcer";
+/// lbctl's own field manager when it does not impersonate Cilium.
+pub const FIELD_MANAGER_LBCTL: &str = "lbctl";
+
+// --- Annotations (reference §0, §2.3, §2.6) -----------------------------------------------------
+
+pub const ANNOTATION_IPS: &str = "lbipam.cilium.io/ips";
+pub const ANNOTATION_IPS_LEGACY: &str = "io.cilium/lb-ipam-ips";
+pub const ANNOTATION_SHARING_KEY: &str = "lbipam.cilium.io/sharing-key";
+pub const ANNOTATION_SHARING_KEY_LEGACY: &str = "io.cilium/lb-ipam-sharing-key";
+pub const ANNOTATION_SHARING_CROSS_NS: &str = "lbipam.cilium.io/sharing-cross-namespace";
+pub const ANNOTATION_SHARING_CROSS_NS_LEGACY: &str = "io.cilium/lb-ipam-sharing-cross-namespace";
+/// Value of the cross-namespace annotation that permits every namespace.
+pub const SHARING_ANY_NAMESPACE: &str = "*";
+
+/// Synthetic labels added to a Service's labels before pool and policy selectors are evaluated.
+pub const LABEL_SVC_NAMESPACE: &str = "io.kubernetes.service.namespace";
+pub const LABEL_SVC_NAME: &str = "io.kubernetes.service.name";
+
+// --- Load-balancer classes (reference §2.1) -----------------------------------------------------
+
+pub const LB_CLASS_L2: &str = "io.cilium/l2-announcer";
+pub const LB_CLASS_BGP: &str = "io.cilium/bgp-control-plane";
+/// Node-IPAM's class, served by a separate controller.
+pub const LB_CLASS_NODE: &str = "io.cilium/node";
+
+// --- L2 announcement policy (reference §3) ------------------------------------------------------
+
+pub const POLICY_BAD_NODE_SELECTOR: &str = "io.cilium/bad-node-selector";
+pub const POLICY_BAD_INTERFACE_REGEX: &str = "io.cilium/bad-interface-regex";
+pub const POLICY_BAD_SERVICE_SELECTOR: &str = "io.cilium/bad-service-selector";
+pub const POLICY_BAD_CONDITIONS: &[&str] = &[
+    POLICY_BAD_NODE_SELECTOR,
+    POLICY_BAD_INTERFACE_REGEX,
+    POLICY_BAD_SERVICE_SELECTOR,
+];
+/// The reason stays `error` even when the condition is cleared (status False).
+pub const POLICY_CONDITION_REASON: &str = "error";
+
+// --- Leases (reference §4.2) --------------------------------------------------------------------
+
+pub const L2_LEASE_PREFIX: &str = "cilium-l2announce";
+/// `cilium-l2announce-<ns>-<name>`; Cilium neither truncates nor hashes it.
+pub fn l2_lease_name(svc_namespace: &str, svc_name: &str) -> String {
+    format!("{L2_LEASE_PREFIX}-{svc_namespace}-{svc_name}")
+}
+pub const DEFAULT_AGENT_NAMESPACE: &str = "kube-system";
+/// Where Cilium falls back when its namespace is unset.
+pub const FALLBACK_AGENT_NAMESPACE: &str = "default";
+pub const L2_LEASE_GC_INTERVAL_SECS: u64 = 60;
+/// lbctl's own IPAM leader-election lease.
+pub const LBCTL_IPAM_LEASE: &str = "lbctl-lb-ipam";
+
+// --- cilium-config keys and defaults (reference §1.9, §4.1) -------------------------------------
+
+pub const CILIUM_CONFIG_MAP: &str = "cilium-config";
+pub const CFG_ENABLE_LB_IPAM: &str = "enable-lb-ipam";
+pub const CFG_ENABLE_LB_IPAM_DEFAULT: bool = true;
+pub const CFG_DEFAULT_LB_SERVICE_IPAM: &str = "default-lb-service-ipam";
+pub const DEFAULT_LB_SERVICE_IPAM_LBIPAM: &str = "lbipam";
+pub const DEFAULT_LB_SERVICE_IPAM_NODEIPAM: &str = "nodeipam";
+pub const DEFAULT_LB_SERVICE_IPAM_NONE: &str = "none";
+pub const CFG_DEFAULT_LB_SERVICE_IPAM_DEFAULT: &str = DEFAULT_LB_SERVICE_IPAM_LBIPAM;
+pub const CFG_ENABLE_L2_ANNOUNCEMENTS: &str = "enable-l2-announcements";
+pub const CFG_ENABLE_L2_ANNOUNCEMENTS_DEFAULT: bool = false;
+pub const CFG_ENABLE_BGP_CONTROL_PLANE: &str = "enable-bgp-control-plane";
+pub const CFG_ENABLE_BGP_CONTROL_PLANE_DEFAULT: bool = false;
+pub const CFG_KUBE_PROXY_REPLACEMENT: &str = "kube-proxy-replacement";
+pub const CFG_L2_LEASE_DURATION: &str = "l2-announcements-lease-duration";
+pub const CFG_L2_LEASE_DURATION_DEFAULT: &str = "15s";
+pub const CFG_L2_RENEW_DEADLINE: &str = "l2-announcements-renew-deadline";
+pub const CFG_L2_RENEW_DEADLINE_DEFAULT: &str = "5s";
+pub const CFG_L2_RETRY_PERIOD: &str = "l2-announcements-retry-period";
+pub const CFG_L2_RETRY_PERIOD_DEFAULT: &str = "2s";
+pub const CFG_K8S_CLIENT_QPS: &str = "k8s-client-qps";
+pub const CFG_K8S_CLIENT_QPS_DEFAULT: f64 = 5.0;
+pub const CFG_K8S_CLIENT_BURST: &str = "k8s-client-burst";
+pub const CFG_K8S_CLIENT_BURST_DEFAULT: u32 = 10;
+pub const CFG_ENABLE_EXTERNAL_IPS: &str = "enable-external-ips";
+pub const CFG_DEVICES: &str = "devices";
+pub const CFG_LBIPAM_REQUIRE_LB_CLASS: &str = "lbipam-require-lb-class";
+
+/// Values of `allowFirstLastIPs`.
+pub const ALLOW_FIRST_LAST_YES: &str = "Yes";
+pub const ALLOW_FIRST_LAST_NO: &str = "No";
+
+/// Name of the agent's ClusterRole (Helm) whose lease rule L2 announcements need.
+pub const AGENT_CLUSTER_ROLE: &str = "cilium";
+pub const AGENT_SERVICE_ACCOUNT: &str = "cilium";
+/// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (reference §4.3).
+pub const LEASE_RBAC_VERBS: &[&str] = &["create", "get", "update", "list", "delete"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_name_is_prefix_ns_name() {
+        assert_eq!(
+            l2_lease_name("demo", "demo-web"),
+            "cilium-l2announce-demo-demo-web"
+        );
+    }
+
+    #[test]
+    fn messages_match_cilium_formats() {
+        assert_eq!(
+            msg_pool_selector_mismatch("10.0.0.1"),
+            "The pool with the CIDR containing '10.0.0.1', doesn't select this service"
+        );
+        assert_eq!(
+            msg_pool_conflict("10.0.0.0", "10.0.0.255", "10.0.0.0", "10.0.0.127", "blue"),
+            "Pool conflicts since range '10.0.0.0 - 10.0.0.255' overlaps range '10.0.0.0 - 10.0.0.127' from IP Pool 'blue'"
+        );
+    }
+}
