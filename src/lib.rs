@@ -1,6 +1,8 @@
 //! lbctl: troubleshoot and serve Kubernetes LoadBalancer VIPs on bare metal.
 
 pub mod cli;
+pub mod cluster;
+pub mod ipam;
 pub mod lab;
 pub mod model;
 pub mod output;

@@ -22,3 +22,9 @@ pub struct CiliumNodeSpec {
     #[schemars(skip)]
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The CRD as Cilium ships it.
+pub fn crd(
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    super::with_list_kind(<CiliumNode as kube::CustomResourceExt>::crd())
+}

@@ -10,10 +10,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 /// Every CRD lbctl serves in the lab and ships in `deploy/`.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    use kube::CustomResourceExt;
-    vec![
-        pool::crd(),
-        policy::CiliumL2AnnouncementPolicy::crd(),
-        ciliumnode::CiliumNode::crd(),
-    ]
+    vec![pool::crd(), policy::crd(), ciliumnode::crd()]
+}
+
+/// kube's derive leaves `listKind` unset; the API server and Cilium's manifests spell it out.
+pub(crate) fn with_list_kind(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    crd.spec.names.list_kind = Some(format!("{}List", crd.spec.names.kind));
+    crd
 }

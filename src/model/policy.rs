@@ -1,6 +1,8 @@
 //! `CiliumL2AnnouncementPolicy` (`cilium.io/v2alpha1` only, reference §3).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use super::selector::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -47,4 +49,10 @@ pub struct L2AnnouncementPolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Option<Vec<Condition>>,
+}
+
+/// The CRD as Cilium ships it.
+pub fn crd(
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    super::with_list_kind(<CiliumL2AnnouncementPolicy as kube::CustomResourceExt>::crd())
 }

@@ -3,7 +3,9 @@
 //! Field names, enums and printer columns follow Cilium's generated CRD (reference §1.1–1.2); the
 //! lab's OpenAPI, its validation and `deploy/` CRDs are all generated from these types.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use super::selector::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,15 @@ use serde::{Deserialize, Serialize};
 pub enum AllowFirstLastIps {
     Yes,
     No,
+}
+
+/// A plain string enum, as in Cilium's CRD (an optional Rust enum would add `null` to it).
+fn allow_first_last_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "AllowFirstLastIPs, if set to `Yes` or undefined, allows the first and last IPs of a CIDR block to be allocated; `No` reserves them.",
+        "type": "string",
+        "enum": ["Yes", "No"],
+    })
 }
 
 /// One block of a pool: a CIDR, or a `start`[-`stop`] range (a lone `start` is a single IP).
@@ -69,6 +80,7 @@ pub mod v2 {
             rename = "allowFirstLastIPs",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schemars(schema_with = "super::allow_first_last_schema")]
         pub allow_first_last_ips: Option<AllowFirstLastIps>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub blocks: Option<Vec<IpBlock>>,
@@ -112,6 +124,7 @@ pub mod v2alpha1 {
             rename = "allowFirstLastIPs",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schemars(schema_with = "super::allow_first_last_schema")]
         pub allow_first_last_ips: Option<AllowFirstLastIps>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub blocks: Option<Vec<IpBlock>>,
@@ -161,12 +174,13 @@ impl From<&v2alpha1::CiliumLoadBalancerIPPoolSpec> for PoolView {
 pub fn crd(
 ) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt;
-    kube::core::crd::merge_crds(
+    let merged = kube::core::crd::merge_crds(
         vec![
             v2::CiliumLoadBalancerIPPool::crd(),
             v2alpha1::CiliumLoadBalancerIPPool::crd(),
         ],
         "v2",
     )
-    .expect("both pool versions share group, kind and scope")
+    .expect("both pool versions share group, kind and scope");
+    super::with_list_kind(merged)
 }

@@ -1,0 +1,166 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[lbctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'lbctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'lbctl'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages (one per subcommand) into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;lab'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
+            cand scenarios 'List the embedded scenarios'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;lab;up'= {
+            cand --listen 'Address to listen on; port 0 picks a free port'
+            cand --scenario 'Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable'
+            cand --kubeconfig-out 'Where to write the kubeconfig (default: a file in the temp directory named after the port)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;lab;scenarios'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;lab;help'= {
+            cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
+            cand scenarios 'List the embedded scenarios'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;lab;help;up'= {
+        }
+        &'lbctl;lab;help;scenarios'= {
+        }
+        &'lbctl;lab;help;help'= {
+        }
+        &'lbctl;completions'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;man'= {
+            cand --out 'Output directory'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;help'= {
+            cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand completions 'Print a shell completion script'
+            cand man 'Write man pages (one per subcommand) into a directory'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;help;lab'= {
+            cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
+            cand scenarios 'List the embedded scenarios'
+        }
+        &'lbctl;help;lab;up'= {
+        }
+        &'lbctl;help;lab;scenarios'= {
+        }
+        &'lbctl;help;completions'= {
+        }
+        &'lbctl;help;man'= {
+        }
+        &'lbctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

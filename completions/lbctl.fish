@@ -1,0 +1,130 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_lbctl_global_optspecs
+    string join \n kubeconfig= context= n/namespace= A/all-namespaces o/output= color= v/verbose h/help V/version
+end
+
+function __fish_lbctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_lbctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_lbctl_using_subcommand
+    set -l cmd (__fish_lbctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c lbctl -n "__fish_lbctl_needs_command" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_needs_command" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_needs_command" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_needs_command" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_needs_command" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lbctl -n "__fish_lbctl_needs_command" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "scenarios" -d 'List the embedded scenarios'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l listen -d 'Address to listen on; port 0 picks a free port' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l scenario -d 'Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig-out -d 'Where to write the kubeconfig (default: a file in the temp directory named after the port)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "scenarios" -d 'List the embedded scenarios'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l out -d 'Output directory' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "scenarios" -d 'List the embedded scenarios'

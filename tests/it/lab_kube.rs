@@ -1,0 +1,1 @@
+//! The lab against the kube crate: watches, concurrency, status subresource, generation, selectors.

@@ -1,0 +1,1 @@
+//! The lab against the real kubectl.

@@ -1,0 +1,7 @@
+//! lbctl's one integration-test binary (one binary so the kube stack links once).
+
+mod support;
+
+mod cli_artifacts;
+mod lab_kube;
+mod lab_kubectl;
