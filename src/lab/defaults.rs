@@ -54,16 +54,13 @@ impl Allocators {
     }
 }
 
-fn invalid(kind: &str, name: &str, field_errors: &[String]) -> String {
-    format!("{kind} \"{name}\" is invalid: {}", field_errors.join(", "))
-}
-
-/// Defaults and validates a Service. `old` is the stored object on update.
-pub fn service(alloc: &mut Allocators, obj: &mut Value, old: Option<&Value>) -> Result<(), String> {
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+/// Defaults and validates a Service. `old` is the stored object on update. Errors are field
+/// errors in the API server's `field: message` form.
+pub fn service(
+    alloc: &mut Allocators,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), Vec<String>> {
     if !obj["spec"].is_object() {
         obj["spec"] = json!({});
     }
@@ -252,7 +249,7 @@ pub fn service(alloc: &mut Allocators, obj: &mut Value, old: Option<&Value>) -> 
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(invalid("Service", &name, &errs))
+        Err(errs)
     }
 }
 
@@ -303,15 +300,16 @@ mod tests {
         let old = o.clone();
         let mut changed = o.clone();
         changed["spec"]["loadBalancerClass"] = json!("y");
-        let e = service(&mut a, &mut changed, Some(&old)).unwrap_err();
+        let e = service(&mut a, &mut changed, Some(&old))
+            .unwrap_err()
+            .join(", ");
         assert!(
             e.contains("spec.loadBalancerClass: Invalid value: \"y\": may not change once set"),
             "{e}"
         );
         let mut fam = o.clone();
         fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
-        assert!(service(&mut a, &mut fam, Some(&old))
-            .unwrap_err()
+        assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]
             .contains("may not change once set"));
     }
 

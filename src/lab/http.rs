@@ -32,6 +32,44 @@ impl ApiError {
             details: Value::Null,
         }
     }
+    /// A 422 Invalid with one cause per field error, which kubectl prints line by line.
+    fn invalid(rt: &ResourceType, name: &str, field_errors: &[String]) -> Self {
+        let qualified_kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
+        let causes: Vec<Value> = field_errors
+            .iter()
+            .map(|e| {
+                let (field, msg) = e.split_once(": ").unwrap_or(("", e));
+                let reason = if msg.starts_with("Unsupported value") {
+                    "FieldValueNotSupported"
+                } else if msg.starts_with("Required value") {
+                    "FieldValueRequired"
+                } else if msg.starts_with("Forbidden") {
+                    "FieldValueForbidden"
+                } else {
+                    "FieldValueInvalid"
+                };
+                json!({"reason": reason, "message": msg, "field": field})
+            })
+            .collect();
+        let mut details = json!({"name": name, "kind": rt.kind, "causes": causes});
+        if !rt.group.is_empty() {
+            details["group"] = json!(rt.group);
+        }
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!(
+                "{qualified_kind} {name:?} is invalid: {}",
+                field_errors.join(", ")
+            ),
+            details,
+        }
+    }
+
     fn with(mut self, rt: &ResourceType, name: &str) -> Self {
         let mut d = json!({"name": name, "kind": rt.plural});
         if !rt.group.is_empty() {
@@ -552,25 +590,14 @@ fn admit(
             }
         }
         if !out.errors.is_empty() {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                format!(
-                    "{}.{} {:?} is invalid: {}",
-                    rt.kind,
-                    rt.group,
-                    name,
-                    out.errors.join(", ")
-                ),
-            )
-            .with(rt, &name));
+            return Err(ApiError::invalid(rt, &name, &out.errors));
         }
     }
     match (rt.group.as_str(), rt.plural.as_str()) {
         ("", "services") => {
             let mut st = state.allocators.lock().unwrap_or_else(|p| p.into_inner());
             defaults::service(&mut st, obj, old)
-                .map_err(|m| ApiError::new(422, "Invalid", m).with(rt, &name))?;
+                .map_err(|errs| ApiError::invalid(rt, &name, &errs))?;
         }
         ("", "namespaces") => defaults::namespace(obj),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {

@@ -76,8 +76,10 @@ impl Store {
         self.compacted_rv
     }
 
-    /// Forgets all history: every watch from an older resourceVersion now gets 410 Gone.
+    /// Forgets all history: every resourceVersion handed out so far is now too old to watch from
+    /// (410 Gone). The counter moves on so that a fresh list yields a usable version again.
     pub fn compact(&mut self) {
+        self.rv += 1;
         self.history.clear();
         self.compacted_rv = self.rv;
     }

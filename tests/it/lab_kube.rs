@@ -1,1 +1,470 @@
 //! The lab against the kube crate: watches, concurrency, status subresource, generation, selectors.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use kube::Api;
+use lbctl::lab::Fault;
+use lbctl::model::pool::v2::CiliumLoadBalancerIPPool;
+use serde_json::json;
+
+use crate::support;
+
+fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()},
+        "data": {"k": "v"},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn raw_watch_sees_added_modified_deleted_in_order() {
+    let lab = support::lab(&[]);
+    let api: Api<ConfigMap> = Api::namespaced(lab.client().unwrap(), "default");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &cm("a", &[]))
+        .await
+        .unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("a", &Default::default()).await.unwrap();
+    let mut seen = vec![];
+    while seen.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(o)))) => {
+                seen.push(("ADDED", o.data.unwrap()["k"].clone()))
+            }
+            Ok(Ok(Some(WatchEvent::Modified(o)))) => {
+                seen.push(("MODIFIED", o.data.unwrap()["k"].clone()))
+            }
+            Ok(Ok(Some(WatchEvent::Deleted(o)))) => {
+                seen.push(("DELETED", o.data.unwrap()["k"].clone()))
+            }
+            Ok(Ok(Some(_))) => {}
+            other => panic!("watch ended early: {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("ADDED", "v".to_string()),
+            ("MODIFIED", "w".to_string()),
+            ("DELETED", "w".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stale_update_conflicts_and_create_twice_already_exists() {
+    let lab = support::lab(&[]);
+    let api: Api<ConfigMap> = Api::namespaced(lab.client().unwrap(), "default");
+    let created = api
+        .create(&PostParams::default(), &cm("c", &[]))
+        .await
+        .unwrap();
+    let mut fresh = created.clone();
+    fresh.data = Some([("k".to_string(), "new".to_string())].into());
+    api.replace("c", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    // `created` still carries the old resourceVersion.
+    let err = api
+        .replace("c", &PostParams::default(), &created)
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert!(
+                s.message.contains("the object has been modified"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = api
+        .create(&PostParams::default(), &cm("c", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{err:?}"
+    );
+    let err = api.get("missing").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "configmaps \"missing\" not found"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn status_subresource_is_separate_and_generation_tracks_spec() {
+    let lab = support::lab(&["demo"]);
+    let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
+    let svc = api.get("demo-web").await.unwrap();
+    assert_eq!(svc.metadata.generation, Some(1));
+    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}});
+    // A status write through the main resource is ignored…
+    let after = api
+        .patch(
+            "demo-web",
+            &PatchParams::default(),
+            &Patch::Merge(status.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(after
+        .status
+        .unwrap()
+        .load_balancer
+        .unwrap()
+        .ingress
+        .is_none());
+    // …and through the subresource it lands without touching generation.
+    let after = api
+        .patch_status("demo-web", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+    assert_eq!(
+        after
+            .status
+            .as_ref()
+            .unwrap()
+            .load_balancer
+            .as_ref()
+            .unwrap()
+            .ingress
+            .as_ref()
+            .unwrap()[0]
+            .ip
+            .as_deref(),
+        Some("192.168.111.200")
+    );
+    assert_eq!(after.metadata.generation, Some(1));
+    // Spec changes through the status subresource are ignored.
+    let after = api
+        .patch_status(
+            "demo-web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"sessionAffinity": "ClientIP"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.spec.as_ref().unwrap().session_affinity.as_deref(),
+        Some("None")
+    );
+    // Labels do not bump generation; spec does, and the main write keeps status.
+    let after = api
+        .patch(
+            "demo-web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.metadata.generation, Some(1));
+    let after = api
+        .patch(
+            "demo-web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"externalTrafficPolicy": "Local"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.metadata.generation, Some(2));
+    assert!(after
+        .status
+        .unwrap()
+        .load_balancer
+        .unwrap()
+        .ingress
+        .is_some());
+}
+
+#[tokio::test]
+async fn watcher_relists_after_410_and_recovers() {
+    let lab = support::lab(&[]);
+    let client = lab.client().unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("before", &[]))
+        .await
+        .unwrap();
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut saw_init_done = 0;
+    // Wait for the first full list.
+    while saw_init_done == 0 {
+        if let Some(Ok(watcher::Event::InitDone)) = events.next().await {
+            saw_init_done += 1;
+        }
+    }
+    // Make sure the watch is live before its resourceVersion is expired under it.
+    api.create(&PostParams::default(), &cm("mid", &[]))
+        .await
+        .unwrap();
+    loop {
+        if let Some(Ok(watcher::Event::Apply(o))) = events.next().await {
+            if o.metadata.name.as_deref() == Some("mid") {
+                break;
+            }
+        }
+    }
+    let lists_before = lab
+        .requests()
+        .iter()
+        .filter(|r| r.verb() == "get" && r.path.ends_with("/configmaps"))
+        .count();
+    lab.expire_resource_versions();
+    lab.cut_watches();
+    api.create(&PostParams::default(), &cm("after", &[]))
+        .await
+        .unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o))
+                    if o.metadata.name.as_deref() == Some("after") =>
+                {
+                    return true
+                }
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .expect("watcher recovered within 15 s");
+    assert!(found);
+    let lists_after = lab
+        .requests()
+        .iter()
+        .filter(|r| r.verb() == "get" && r.path.ends_with("/configmaps"))
+        .count();
+    assert!(
+        lists_after > lists_before,
+        "the watcher relisted ({lists_before} -> {lists_after})"
+    );
+    assert!(
+        lab.requests().iter().any(|r| r.verb() == "watch"),
+        "it watched"
+    );
+}
+
+#[tokio::test]
+async fn label_and_field_selectors() {
+    let lab = support::lab(&[]);
+    let api: Api<ConfigMap> = Api::namespaced(lab.client().unwrap(), "default");
+    for (n, l) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        api.create(&PostParams::default(), &cm(n, &[("team", l)]))
+            .await
+            .unwrap();
+    }
+    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect()
+    };
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("team=x"))
+                .await
+                .unwrap()
+        ),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("team in (y),team!=x"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=c"))
+                .await
+                .unwrap()
+        ),
+        ["c"]
+    );
+    assert_eq!(
+        names(
+            api.list(
+                &ListParams::default()
+                    .fields("metadata.name!=c")
+                    .labels("team=x")
+            )
+            .await
+            .unwrap()
+        ),
+        ["a"]
+    );
+    let all: Api<ConfigMap> = Api::all(lab.client().unwrap());
+    assert_eq!(
+        names(
+            all.list(&ListParams::default().fields("metadata.namespace=default"))
+                .await
+                .unwrap()
+        )
+        .len(),
+        3
+    );
+    let err = api
+        .list(&ListParams::default().fields("metadata.name"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 400),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn pools_are_served_as_v2_and_v2alpha1_and_validated() {
+    let lab = support::lab(&["demo"]);
+    let client = lab.client().unwrap();
+    let v2: Api<CiliumLoadBalancerIPPool> = Api::all(client.clone());
+    let pool: CiliumLoadBalancerIPPool = serde_json::from_value(json!({
+        "apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool",
+        "metadata": {"name": "lan-vips"},
+        "spec": {"blocks": [{"start": "192.168.111.200", "stop": "192.168.111.250"}]},
+    }))
+    .unwrap();
+    v2.create(&PostParams::default(), &pool).await.unwrap();
+    let old: Api<lbctl::model::pool::v2alpha1::CiliumLoadBalancerIPPool> = Api::all(client.clone());
+    let got = old.get("lan-vips").await.unwrap();
+    assert_eq!(
+        got.spec.blocks.unwrap()[0].start.as_deref(),
+        Some("192.168.111.200")
+    );
+    // Type errors are refused as a real server would (422), whatever the field validation mode.
+    let dynamic = kube::Api::<kube::api::DynamicObject>::all_with(
+        client,
+        &kube::api::ApiResource::erase::<CiliumLoadBalancerIPPool>(&()),
+    );
+    let bad: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool",
+        "metadata": {"name": "bad"}, "spec": {"disabled": "yes", "allowFirstLastIPs": "Maybe"},
+    }))
+    .unwrap();
+    let err = dynamic
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message.contains("spec.disabled")
+                    && s.message.contains("must be of type boolean"),
+                "{}",
+                s.message
+            );
+            assert!(
+                s.message
+                    .contains("spec.allowFirstLastIPs: Unsupported value: \"Maybe\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn injected_faults_and_malformed_bodies_get_status_errors() {
+    let lab = support::lab(&[]);
+    let api: Api<ConfigMap> = Api::namespaced(lab.client().unwrap(), "default");
+    lab.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: "/configmaps".into(),
+        status: Some(500),
+        count: 1,
+        ..Default::default()
+    });
+    let err = api.list(&ListParams::default()).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 500),
+        "{err:?}"
+    );
+    api.list(&ListParams::default())
+        .await
+        .expect("only one request was faulted");
+    let http = reqwest_like_post(
+        &lab.url(),
+        "/api/v1/namespaces/default/configmaps",
+        "{not json",
+    )
+    .await;
+    assert!(http.starts_with("HTTP/1.1 400"), "{http}");
+    assert!(http.contains("\"kind\":\"Status\""), "{http}");
+    let http = reqwest_like_post(
+        &lab.url(),
+        "/api/v1/namespaces/nope/configmaps",
+        r#"{"metadata":{"name":"x"}}"#,
+    )
+    .await;
+    assert!(
+        http.starts_with("HTTP/1.1 404") && http.contains("namespaces \\\"nope\\\" not found"),
+        "{http}"
+    );
+}
+
+/// A raw HTTP/1.1 POST, to send bodies no typed client would produce.
+async fn reqwest_like_post(base: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[test]
+fn bad_scenario_files_are_cli_errors_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: [oops\n",
+    )
+    .unwrap();
+    let out = support::lbctl(None, &["lab", "up", "--scenario", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", support::stderr(&out));
+    let err = support::stderr(&out);
+    assert!(
+        err.contains("broken.yaml: document 2 (starting at line 5)"),
+        "{err}"
+    );
+    let out = support::lbctl(None, &["lab", "up", "--scenario", "no-such-scenario"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        support::stderr(&out).contains("neither an embedded scenario (demo"),
+        "{}",
+        support::stderr(&out)
+    );
+}

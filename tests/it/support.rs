@@ -14,12 +14,14 @@ pub fn lab(scenarios: &[&str]) -> Lab {
     Lab::start("127.0.0.1:0".parse().unwrap(), &s).expect("lab starts")
 }
 
-/// A lab plus a kubeconfig file for it, removed on drop.
+/// A lab plus a kubeconfig file for it, removed on drop (for tests that run the lbctl binary).
+#[allow(dead_code)]
 pub struct LabWithConfig {
     pub lab: Lab,
     pub dir: tempfile::TempDir,
 }
 
+#[allow(dead_code)]
 impl LabWithConfig {
     pub fn new(scenarios: &[&str]) -> Self {
         let lab = lab(scenarios);
