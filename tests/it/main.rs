@@ -5,3 +5,4 @@ mod support;
 mod cli_artifacts;
 mod lab_kube;
 mod lab_kubectl;
+mod lease_lab;
