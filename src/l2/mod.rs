@@ -1,0 +1,3 @@
+//! L2 announcements: which Services this node announces where (pure policy evaluation).
+
+pub mod policy;

@@ -1,0 +1,449 @@
+//! Which Services this node announces, on which interfaces, per `CiliumL2AnnouncementPolicy`
+//! (reference §3.3–3.5). Pure: no I/O, no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use regex::Regex;
+
+use crate::model::names;
+use crate::model::policy::CiliumL2AnnouncementPolicySpec;
+use crate::model::selector::{service_labels_with_meta, CompiledSelector};
+
+/// A network device of this node, as the announcer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    /// Only selected devices can announce (Cilium's `Selected`; for lbctl: up, not loopback).
+    pub selected: bool,
+}
+
+/// What the announcer needs to know of a Service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub load_balancer_class: Option<String>,
+    /// `status.loadBalancer.ingress[].ip` that parse.
+    pub ingress_ips: Vec<IpAddr>,
+    /// `spec.externalIPs` that parse; `None` when the field is absent.
+    pub external_ips: Option<Vec<IpAddr>>,
+}
+
+impl ServiceInfo {
+    pub fn key(&self) -> (String, String) {
+        (self.namespace.clone(), self.name.clone())
+    }
+}
+
+/// Why a policy could not be evaluated on this node; each maps to one `bad-*` condition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyErrors {
+    pub node_selector: Option<String>,
+    pub interface_regex: Option<String>,
+    pub service_selector: Option<String>,
+}
+
+impl PolicyErrors {
+    /// `(condition type, error)` pairs, in Cilium's evaluation order.
+    pub fn by_condition(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            (
+                names::POLICY_BAD_NODE_SELECTOR,
+                self.node_selector.as_deref(),
+            ),
+            (
+                names::POLICY_BAD_INTERFACE_REGEX,
+                self.interface_regex.as_deref(),
+            ),
+            (
+                names::POLICY_BAD_SERVICE_SELECTOR,
+                self.service_selector.as_deref(),
+            ),
+        ]
+    }
+}
+
+/// A policy as evaluated on this node.
+#[derive(Clone, Debug)]
+pub struct EvaluatedPolicy {
+    pub name: String,
+    pub errors: PolicyErrors,
+    /// Set only when the policy applies here: node matches and nothing is malformed.
+    pub active: Option<ActivePolicy>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ActivePolicy {
+    pub service_selector: CompiledSelector,
+    /// Selected devices whose name one of the regexes matches (all selected devices if none).
+    pub devices: BTreeSet<String>,
+    pub load_balancer_ips: bool,
+    pub external_ips: bool,
+}
+
+/// Evaluates one policy for this node in Cilium's order: nodeSelector first (a non-matching node
+/// drops the policy without looking further), then interface regexes, then serviceSelector.
+pub fn evaluate(
+    name: &str,
+    spec: &CiliumL2AnnouncementPolicySpec,
+    node_labels: &BTreeMap<String, String>,
+    devices: &[Device],
+) -> EvaluatedPolicy {
+    let mut errors = PolicyErrors::default();
+    let node_sel = match CompiledSelector::compile(spec.node_selector.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.node_selector = Some(e.to_string());
+            return EvaluatedPolicy {
+                name: name.into(),
+                errors,
+                active: None,
+            };
+        }
+    };
+    if !node_sel.matches(node_labels) {
+        return EvaluatedPolicy {
+            name: name.into(),
+            errors,
+            active: None,
+        };
+    }
+    let patterns = spec.interfaces.clone().unwrap_or_default();
+    let mut regexes = Vec::with_capacity(patterns.len());
+    for p in &patterns {
+        match Regex::new(p) {
+            Ok(r) => regexes.push(r),
+            Err(e) => {
+                errors.interface_regex = Some(format!("error parsing regexp {p:?}: {e}"));
+                return EvaluatedPolicy {
+                    name: name.into(),
+                    errors,
+                    active: None,
+                };
+            }
+        }
+    }
+    let service_selector = match CompiledSelector::compile(spec.service_selector.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.service_selector = Some(e.to_string());
+            return EvaluatedPolicy {
+                name: name.into(),
+                errors,
+                active: None,
+            };
+        }
+    };
+    // Unanchored, like Go's MatchString: `eth0` also matches `veth0abc`.
+    let devices = devices
+        .iter()
+        .filter(|d| {
+            d.selected && (regexes.is_empty() || regexes.iter().any(|r| r.is_match(&d.name)))
+        })
+        .map(|d| d.name.clone())
+        .collect();
+    EvaluatedPolicy {
+        name: name.into(),
+        errors,
+        active: Some(ActivePolicy {
+            service_selector,
+            devices,
+            load_balancer_ips: spec.load_balancer_ips.unwrap_or(false),
+            external_ips: spec.external_ips.unwrap_or(false),
+        }),
+    }
+}
+
+/// What this node should announce for one Service if it wins the Service's lease.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Announcement {
+    pub ips: BTreeSet<IpAddr>,
+    pub interfaces: BTreeSet<String>,
+    pub policies: BTreeSet<String>,
+}
+
+/// Services this node contends for (reference §3.4), keyed by (namespace, name). A Service with
+/// no announceable IP gets no entry (and so no lease), which fixed Cilium's lease-per-Service load.
+pub fn select_services(
+    policies: &[EvaluatedPolicy],
+    services: &[ServiceInfo],
+) -> BTreeMap<(String, String), Announcement> {
+    let mut out: BTreeMap<(String, String), Announcement> = BTreeMap::new();
+    for svc in services {
+        let has_ext = svc.external_ips.is_some();
+        let has_lb = !svc.ingress_ips.is_empty();
+        if !has_ext && !has_lb {
+            continue;
+        }
+        match svc.load_balancer_class.as_deref() {
+            None | Some(names::LB_CLASS_L2) => {}
+            Some(_) => continue,
+        }
+        let labels = service_labels_with_meta(Some(&svc.labels), &svc.namespace, &svc.name);
+        for p in policies {
+            let Some(a) = &p.active else { continue };
+            if !a.service_selector.matches(&labels) {
+                continue;
+            }
+            if !((a.external_ips && has_ext) || (a.load_balancer_ips && has_lb)) {
+                continue;
+            }
+            let e = out.entry(svc.key()).or_default();
+            if a.load_balancer_ips {
+                e.ips.extend(svc.ingress_ips.iter().copied());
+            }
+            if a.external_ips {
+                e.ips.extend(svc.external_ips.iter().flatten().copied());
+            }
+            e.interfaces.extend(a.devices.iter().cloned());
+            e.policies.insert(p.name.clone());
+        }
+    }
+    // A selected Service whose policies select no device still contends (as Cilium), but an
+    // empty IP set (e.g. only externalIPs: [] ) has nothing to answer for.
+    out.retain(|_, a| !a.ips.is_empty());
+    out
+}
+
+/// A `metav1.Condition` as the announcer writes it on a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyCondition {
+    pub type_: String,
+    pub status: &'static str,
+    pub reason: String,
+    pub message: String,
+    pub observed_generation: i64,
+}
+
+/// The conditions a policy's status should carry after this evaluation, Cilium's way: a
+/// condition is created only when an error first appears; when the error goes away it stays with
+/// status False, reason `error`, empty message. Returns `None` when nothing changes.
+pub fn desired_conditions(
+    existing: &[PolicyCondition],
+    errors: &PolicyErrors,
+    generation: i64,
+) -> Option<Vec<PolicyCondition>> {
+    let mut out: Vec<PolicyCondition> = existing.to_vec();
+    let mut changed = false;
+    for (ty, err) in errors.by_condition() {
+        let want = match (err, out.iter().position(|c| c.type_ == ty)) {
+            (Some(msg), _) => Some(("True", msg.to_string())),
+            (None, Some(_)) => Some(("False", String::new())),
+            (None, None) => None,
+        };
+        let Some((status, message)) = want else {
+            continue;
+        };
+        let cond = PolicyCondition {
+            type_: ty.to_string(),
+            status,
+            reason: names::POLICY_CONDITION_REASON.to_string(),
+            message,
+            observed_generation: generation,
+        };
+        match out.iter_mut().find(|c| c.type_ == ty) {
+            Some(c) if *c == cond => {}
+            Some(c) => {
+                *c = cond;
+                changed = true;
+            }
+            None => {
+                out.push(cond);
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::selector::{LabelSelector, LabelSelectorRequirement};
+
+    fn labels(p: &[(&str, &str)]) -> BTreeMap<String, String> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn devs() -> Vec<Device> {
+        ["eth0", "eth1", "veth0abc", "lo"]
+            .iter()
+            .map(|n| Device {
+                name: n.to_string(),
+                selected: *n != "lo",
+            })
+            .collect()
+    }
+
+    fn svc(name: &str, ips: &[&str]) -> ServiceInfo {
+        ServiceInfo {
+            namespace: "demo".into(),
+            name: name.into(),
+            labels: labels(&[("app", name)]),
+            ingress_ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn spec(ifaces: &[&str], lb: bool, ext: bool) -> CiliumL2AnnouncementPolicySpec {
+        CiliumL2AnnouncementPolicySpec {
+            interfaces: Some(ifaces.iter().map(|s| s.to_string()).collect()),
+            load_balancer_ips: Some(lb),
+            external_ips: Some(ext),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unanchored_regex_matches_like_go() {
+        let e = evaluate(
+            "p",
+            &spec(&["eth0"], true, false),
+            &BTreeMap::new(),
+            &devs(),
+        );
+        let d = e.active.unwrap().devices;
+        assert_eq!(
+            d,
+            ["eth0", "veth0abc"].iter().map(|s| s.to_string()).collect()
+        );
+        let e = evaluate(
+            "p",
+            &spec(&["^eth0$"], true, false),
+            &BTreeMap::new(),
+            &devs(),
+        );
+        assert_eq!(e.active.unwrap().devices.len(), 1);
+        // No regex: every selected device, never an unselected one.
+        let e = evaluate("p", &spec(&[], true, false), &BTreeMap::new(), &devs());
+        assert!(!e.active.unwrap().devices.contains("lo"));
+    }
+
+    #[test]
+    fn node_selector_gates_everything_else() {
+        let mut s = spec(&["(bad"], true, false);
+        s.node_selector = Some(LabelSelector {
+            match_labels: Some(labels(&[("role", "edge")])),
+            ..Default::default()
+        });
+        // Not our node: the bad regex is never looked at, as in Cilium.
+        let e = evaluate("p", &s, &labels(&[("role", "core")]), &devs());
+        assert!(e.active.is_none() && e.errors == PolicyErrors::default());
+        let e = evaluate("p", &s, &labels(&[("role", "edge")]), &devs());
+        assert!(e.errors.interface_regex.unwrap().contains("(bad"));
+    }
+
+    #[test]
+    fn bad_selectors_are_reported() {
+        let mut s = spec(&[], true, false);
+        s.service_selector = Some(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "In".into(),
+                values: None,
+            }]),
+            ..Default::default()
+        });
+        let e = evaluate("p", &s, &BTreeMap::new(), &devs());
+        assert!(e
+            .errors
+            .service_selector
+            .unwrap()
+            .contains("values set can't be empty"));
+        s.node_selector = s.service_selector.clone();
+        let e = evaluate("p", &s, &BTreeMap::new(), &devs());
+        assert!(e.errors.node_selector.is_some() && e.errors.service_selector.is_none());
+    }
+
+    #[test]
+    fn service_selection_rules() {
+        let p = vec![evaluate(
+            "lb",
+            &spec(&["^eth0$"], true, false),
+            &BTreeMap::new(),
+            &devs(),
+        )];
+        let mut bgp = svc("bgp", &["10.0.0.2"]);
+        bgp.load_balancer_class = Some(names::LB_CLASS_BGP.into());
+        let mut l2 = svc("l2", &["10.0.0.3"]);
+        l2.load_balancer_class = Some(names::LB_CLASS_L2.into());
+        let got = select_services(
+            &p,
+            &[svc("web", &["10.0.0.1"]), svc("pending", &[]), bgp, l2],
+        );
+        let keys: Vec<String> = got.keys().map(|(_, n)| n.clone()).collect();
+        assert_eq!(keys, ["l2", "web"]);
+        let web = &got[&("demo".to_string(), "web".to_string())];
+        assert_eq!(web.interfaces, ["eth0".to_string()].into());
+        // A policy announcing only externalIPs ignores LB IPs.
+        let p = vec![evaluate(
+            "ext",
+            &spec(&[], false, true),
+            &BTreeMap::new(),
+            &devs(),
+        )];
+        assert!(select_services(&p, &[svc("web", &["10.0.0.1"])]).is_empty());
+        let mut ext = svc("ext", &[]);
+        ext.external_ips = Some(vec!["10.1.0.1".parse().unwrap()]);
+        assert_eq!(select_services(&p, &[ext]).len(), 1);
+        // Neither kind: nothing, whatever the Service has.
+        let p = vec![evaluate(
+            "none",
+            &spec(&[], false, false),
+            &BTreeMap::new(),
+            &devs(),
+        )];
+        assert!(select_services(&p, &[svc("web", &["10.0.0.1"])]).is_empty());
+    }
+
+    #[test]
+    fn service_selector_sees_meta_labels() {
+        let mut s = spec(&[], true, false);
+        s.service_selector = Some(LabelSelector {
+            match_labels: Some(labels(&[(names::LABEL_SVC_NAME, "web")])),
+            ..Default::default()
+        });
+        let p = vec![evaluate("p", &s, &BTreeMap::new(), &devs())];
+        let got = select_services(
+            &p,
+            &[svc("web", &["10.0.0.1"]), svc("other", &["10.0.0.2"])],
+        );
+        assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn conditions_follow_cilium() {
+        let err = PolicyErrors {
+            service_selector: Some("boom".into()),
+            ..Default::default()
+        };
+        // Valid policy, no conditions: nothing to write.
+        assert_eq!(desired_conditions(&[], &PolicyErrors::default(), 1), None);
+        let c = desired_conditions(&[], &err, 1).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (
+                c[0].type_.as_str(),
+                c[0].status,
+                c[0].reason.as_str(),
+                c[0].message.as_str()
+            ),
+            (names::POLICY_BAD_SERVICE_SELECTOR, "True", "error", "boom")
+        );
+        assert_eq!(desired_conditions(&c, &err, 1), None, "unchanged");
+        let cleared = desired_conditions(&c, &PolicyErrors::default(), 2).unwrap();
+        assert_eq!(
+            (
+                cleared[0].status,
+                cleared[0].reason.as_str(),
+                cleared[0].message.as_str(),
+                cleared[0].observed_generation
+            ),
+            ("False", "error", "", 2)
+        );
+    }
+}
