@@ -1,3 +1,4 @@
 //! L2 announcements: which Services this node announces where (pure policy evaluation).
 
+pub mod announcer;
 pub mod policy;

@@ -209,11 +209,21 @@ impl Lab {
                         let st = st.clone();
                         async move { http::handle(st, req).await }
                     });
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
+                    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let mut stop_rx = stop_rx;
+                        let _ = stop_rx.wait_for(|s| *s).await;
+                    });
+                    // Graceful shutdown waits for open connections, and a client's watcher
+                    // reconnects forever; so stop hard shortly after being asked to stop.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = async {
                             let _ = rx.await;
-                        })
-                        .await;
+                            let _ = stop_tx.send(true);
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        } => {}
+                    }
                 });
                 // Open watches hold tasks; don't wait for them on shutdown.
                 rt.shutdown_timeout(Duration::from_millis(100));

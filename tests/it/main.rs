@@ -2,6 +2,7 @@
 
 mod support;
 
+mod announcer_lab;
 mod cli_artifacts;
 mod lab_kube;
 mod lab_kubectl;

@@ -1,0 +1,436 @@
+//! The announcer's control loop: watches policies, Services, this node's labels and the lease
+//! namespace; contends for one Lease per selected Service; and publishes the table of
+//! (IP, interface) entries this node leads, which the responder answers for.
+//!
+//! The table changes only on leadership transitions. Fencing does not depend on the table being
+//! republished: every entry carries the lease's state receiver, and the responder checks
+//! `is_leading_at(now)` before each answer, so an entry goes silent the instant its renew deadline
+//! passes even if this loop is stuck.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Service};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::l2::policy::{self, Announcement, Device, PolicyCondition, ServiceInfo};
+use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
+use crate::model::ciliumnode::CiliumNode;
+use crate::model::names;
+use crate::model::policy::CiliumL2AnnouncementPolicy;
+
+#[derive(Clone, Debug)]
+pub struct AnnouncerConfig {
+    pub node_name: String,
+    pub lease_namespace: String,
+    pub lease_prefix: String,
+    pub timings: Timings,
+    pub field_manager: String,
+}
+
+/// One (IP, interface) this node answers for while it leads the Service's lease.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub ip: IpAddr,
+    pub interface: String,
+    pub service: (String, String),
+    pub since: Instant,
+    pub leader: watch::Receiver<LeaderState>,
+}
+
+impl Entry {
+    /// Whether this node may answer for the entry now (the fencing check).
+    pub fn is_valid(&self) -> bool {
+        self.leader.borrow().is_leading_at(Instant::now())
+    }
+}
+
+pub type Table = BTreeMap<(IpAddr, String), Entry>;
+
+/// Lease name for a Service: `<prefix>-<ns>-<name>`, Cilium's scheme with a configurable prefix.
+pub fn lease_name(prefix: &str, ns: &str, name: &str) -> String {
+    if prefix == names::L2_LEASE_PREFIX {
+        names::l2_lease_name(ns, name)
+    } else {
+        format!("{prefix}-{ns}-{name}")
+    }
+}
+
+/// Reads a Service into what the policy code needs; unparsable IPs are skipped.
+pub fn service_info(svc: &Service) -> ServiceInfo {
+    let spec = svc.spec.as_ref();
+    ServiceInfo {
+        namespace: svc.namespace().unwrap_or_default(),
+        name: svc.name_any(),
+        labels: svc.labels().clone(),
+        load_balancer_class: spec.and_then(|s| s.load_balancer_class.clone()),
+        ingress_ips: svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
+            .collect(),
+        external_ips: spec
+            .and_then(|s| s.external_ips.as_ref())
+            .map(|v| v.iter().filter_map(|ip| ip.parse().ok()).collect()),
+    }
+}
+
+struct Held {
+    handle: LeaseHandle,
+    announcement: Announcement,
+}
+
+/// Shared, read-only view for introspection (`lbctl debug`).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub selected: BTreeMap<(String, String), Announcement>,
+    pub devices: Vec<Device>,
+}
+
+/// Runs until `shutdown` fires, then releases every lease it holds (so another node takes over
+/// at once) and returns.
+pub async fn run(
+    client: Client,
+    cfg: AnnouncerConfig,
+    devices: Arc<dyn Fn() -> Vec<Device> + Send + Sync>,
+    table_tx: watch::Sender<Table>,
+    snapshot_tx: watch::Sender<Snapshot>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (svc_store, svc_writer) = reflector::store::<Service>();
+    let (pol_store, pol_writer) = reflector::store::<CiliumL2AnnouncementPolicy>();
+    let (node_store, node_writer) = reflector::store::<Node>();
+    let (cn_store, cn_writer) = reflector::store::<CiliumNode>();
+    let (dirty_tx, mut dirty_rx) = mpsc::channel::<()>(1);
+
+    let mut watchers = Vec::new();
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={}", cfg.node_name));
+    watchers.push(spawn_reflector(
+        reflector(
+            svc_writer,
+            watcher(Api::<Service>::all(client.clone()), Default::default()),
+        ),
+        dirty_tx.clone(),
+    ));
+    watchers.push(spawn_reflector(
+        reflector(
+            pol_writer,
+            watcher(
+                Api::<CiliumL2AnnouncementPolicy>::all(client.clone()),
+                Default::default(),
+            ),
+        ),
+        dirty_tx.clone(),
+    ));
+    watchers.push(spawn_reflector(
+        reflector(
+            node_writer,
+            watcher(Api::<Node>::all(client.clone()), by_name.clone()),
+        ),
+        dirty_tx.clone(),
+    ));
+    if crd_served(&client, "cilium.io", "v2", "ciliumnodes").await {
+        watchers.push(spawn_reflector(
+            reflector(
+                cn_writer,
+                watcher(Api::<CiliumNode>::all(client.clone()), by_name),
+            ),
+            dirty_tx.clone(),
+        ));
+    }
+
+    // Released leases (holder cleared) are taken at once rather than after a retry period.
+    let (released_tx, mut released_rx) = mpsc::channel::<String>(1024);
+    {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.lease_namespace);
+        let prefix = format!("{}-", cfg.lease_prefix);
+        watchers.push(tokio::spawn(async move {
+            let mut s = watcher(api, Default::default()).applied_objects().boxed();
+            while let Some(ev) = s.next().await {
+                if let Ok(lease) = ev {
+                    let free = lease
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.holder_identity.as_deref())
+                        .is_none_or(str::is_empty);
+                    if free
+                        && lease.name_any().starts_with(&prefix)
+                        && released_tx.send(lease.name_any()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+
+    let gc_api: Api<Lease> = Api::namespaced(client.clone(), &cfg.lease_namespace);
+    let mut gc_tick = tokio::time::interval(Duration::from_secs(names::L2_LEASE_GC_INTERVAL_SECS));
+    let mut held: HashMap<(String, String), Held> = HashMap::new();
+    let (leader_tx, mut leader_rx) = mpsc::channel::<()>(1);
+    let mut written_conditions: HashMap<String, Vec<PolicyCondition>> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            Some(()) = dirty_rx.recv() => {
+                // Let a burst of events settle before recomputing.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                while dirty_rx.try_recv().is_ok() {}
+            }
+            Some(()) = leader_rx.recv() => {
+                publish(&held, &table_tx);
+                continue;
+            }
+            Some(name) = released_rx.recv() => {
+                if let Some(h) = held.values().find(|h| h.handle.key().ends_with(&format!("/{name}"))) {
+                    h.handle.nudge();
+                }
+                continue;
+            }
+            _ = gc_tick.tick() => {
+                if let Err(e) = crate::lease::gc_once(&gc_api, &cfg.lease_prefix).await {
+                    tracing::debug!(error = %e, "lease GC failed");
+                }
+                continue;
+            }
+        }
+        let node_labels = cn_store
+            .get(&reflector::ObjectRef::new(&cfg.node_name))
+            .map(|n| n.labels().clone())
+            .or_else(|| {
+                node_store
+                    .get(&reflector::ObjectRef::new(&cfg.node_name))
+                    .map(|n| n.labels().clone())
+            })
+            .unwrap_or_default();
+        let devs = devices();
+        let policies: Vec<_> = pol_store.state();
+        let evaluated: Vec<policy::EvaluatedPolicy> = policies
+            .iter()
+            .map(|p| policy::evaluate(&p.name_any(), &p.spec, &node_labels, &devs))
+            .collect();
+        for (p, e) in policies.iter().zip(&evaluated) {
+            write_policy_status(&client, &cfg, p, &e.errors, &mut written_conditions).await;
+        }
+        let services: Vec<ServiceInfo> =
+            svc_store.state().iter().map(|s| service_info(s)).collect();
+        let selected = policy::select_services(&evaluated, &services);
+
+        // Stop contending for what is no longer selected: release so another node can take it.
+        let gone: Vec<_> = held
+            .keys()
+            .filter(|k| !selected.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(h) = held.remove(&k) {
+                tokio::spawn(async move {
+                    if let Err(e) = h.handle.release().await {
+                        tracing::warn!(error = %e, "releasing lease");
+                    }
+                });
+            }
+        }
+        for (k, a) in &selected {
+            match held.get_mut(k) {
+                Some(h) => h.announcement = a.clone(),
+                None => {
+                    let lease = LeaseConfig::new(
+                        &cfg.lease_namespace,
+                        lease_name(&cfg.lease_prefix, &k.0, &k.1),
+                        &cfg.node_name,
+                        cfg.timings,
+                    );
+                    match LeaseHandle::spawn(client.clone(), lease) {
+                        Ok(handle) => {
+                            forward_transitions(handle.subscribe(), leader_tx.clone());
+                            held.insert(
+                                k.clone(),
+                                Held {
+                                    handle,
+                                    announcement: a.clone(),
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, service = ?k, "cannot contend for lease")
+                        }
+                    }
+                }
+            }
+        }
+        publish(&held, &table_tx);
+        snapshot_tx.send_replace(Snapshot {
+            selected,
+            devices: devs,
+        });
+    }
+    for w in &watchers {
+        w.abort();
+    }
+    // Stop answering first, then give the leases back so another node takes over at once.
+    table_tx.send_replace(Table::new());
+    let releases: Vec<_> = held.into_values().map(|h| h.handle.release()).collect();
+    for r in futures::future::join_all(releases).await {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "releasing lease on shutdown");
+        }
+    }
+}
+
+fn spawn_reflector<K, S>(stream: S, dirty: mpsc::Sender<()>) -> tokio::task::JoinHandle<()>
+where
+    K: Send + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut s = stream.default_backoff().boxed();
+        while let Some(ev) = s.next().await {
+            if let Err(e) = &ev {
+                tracing::debug!(error = %e, "watch error (retrying)");
+            }
+            // A full channel already means "recompute soon".
+            let _ = dirty.try_send(());
+        }
+    })
+}
+
+fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()>) {
+    tokio::spawn(async move {
+        let mut was = matches!(*rx.borrow(), LeaderState::Leading { .. });
+        while rx.changed().await.is_ok() {
+            let now = matches!(*rx.borrow_and_update(), LeaderState::Leading { .. });
+            if now != was {
+                was = now;
+                if tx.send(()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Table>) {
+    let mut table = Table::new();
+    for (k, h) in held {
+        let LeaderState::Leading { since, .. } = h.handle.state() else {
+            continue;
+        };
+        for ip in &h.announcement.ips {
+            for iface in &h.announcement.interfaces {
+                table.insert(
+                    (*ip, iface.clone()),
+                    Entry {
+                        ip: *ip,
+                        interface: iface.clone(),
+                        service: k.clone(),
+                        since,
+                        leader: h.handle.subscribe(),
+                    },
+                );
+            }
+        }
+    }
+    let changed = {
+        let old = table_tx.borrow();
+        old.len() != table.len()
+            || old
+                .iter()
+                .zip(&table)
+                .any(|((a, x), (b, y))| a != b || x.since != y.since || x.service != y.service)
+    };
+    if changed {
+        table_tx.send_replace(table);
+    }
+}
+
+async fn crd_served(client: &Client, group: &str, version: &str, plural: &str) -> bool {
+    match client
+        .list_api_group_resources(&format!("{group}/{version}"))
+        .await
+    {
+        Ok(list) => list.resources.iter().any(|r| r.name == plural),
+        Err(_) => false,
+    }
+}
+
+async fn write_policy_status(
+    client: &Client,
+    cfg: &AnnouncerConfig,
+    p: &CiliumL2AnnouncementPolicy,
+    errors: &policy::PolicyErrors,
+    written: &mut HashMap<String, Vec<PolicyCondition>>,
+) {
+    let name = p.name_any();
+    let existing: Vec<PolicyCondition> = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| PolicyCondition {
+            type_: c.type_.clone(),
+            status: match c.status.as_str() {
+                "True" => "True",
+                "False" => "False",
+                _ => "Unknown",
+            },
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            observed_generation: c.observed_generation.unwrap_or_default(),
+        })
+        .collect();
+    let generation = p.metadata.generation.unwrap_or_default();
+    let Some(desired) = policy::desired_conditions(&existing, errors, generation) else {
+        return;
+    };
+    if written.get(&name) == Some(&desired) {
+        return;
+    }
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let conditions: Vec<_> = desired
+        .iter()
+        .map(|c| {
+            let prev = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|x| x.type_ == c.type_));
+            let ltt = match prev {
+                Some(x) if x.status == c.status => {
+                    serde_json::to_value(&x.last_transition_time).unwrap_or_else(|_| json!(now))
+                }
+                _ => json!(now),
+            };
+            json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message,
+                   "observedGeneration": c.observed_generation, "lastTransitionTime": ltt})
+        })
+        .collect();
+    let api: Api<CiliumL2AnnouncementPolicy> = Api::all(client.clone());
+    let pp = PatchParams::apply(&cfg.field_manager);
+    let patch = Patch::Merge(json!({"status": {"conditions": conditions}}));
+    match api
+        .patch_status(&name, &PatchParams { force: false, ..pp }, &patch)
+        .await
+    {
+        Ok(_) => {
+            written.insert(name, desired);
+        }
+        Err(e) => tracing::warn!(policy = %name, error = %e, "writing policy status"),
+    }
+}

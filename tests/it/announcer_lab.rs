@@ -1,0 +1,218 @@
+//! The L2 announcer's control loop against the lab: one leader per Service across nodes, handover
+//! on shutdown, release on deselection, policy status conditions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::Api;
+use lbctl::l2::announcer::{self, AnnouncerConfig, Snapshot, Table};
+use lbctl::l2::policy::Device;
+use lbctl::lease::Timings;
+use lbctl::model::policy::CiliumL2AnnouncementPolicy;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::support;
+
+struct Node {
+    table: watch::Receiver<Table>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(client: kube::Client, node: &str) -> Node {
+    let cfg = AnnouncerConfig {
+        node_name: node.into(),
+        lease_namespace: "kube-system".into(),
+        lease_prefix: "cilium-l2announce".into(),
+        timings: Timings {
+            lease_duration: Duration::from_secs(2),
+            renew_deadline: Duration::from_secs(1),
+            retry_period: Duration::from_millis(200),
+        },
+        field_manager: "lbctl-test".into(),
+    };
+    let (table_tx, table) = watch::channel(Table::new());
+    let (snap_tx, _snap) = watch::channel(Snapshot::default());
+    let (stop, stop_rx) = watch::channel(false);
+    let devices = Arc::new(|| {
+        vec![
+            Device {
+                name: "eth0".into(),
+                selected: true,
+            },
+            Device {
+                name: "eth1".into(),
+                selected: true,
+            },
+        ]
+    });
+    let task = tokio::spawn(announcer::run(
+        client, cfg, devices, table_tx, snap_tx, stop_rx,
+    ));
+    Node { table, stop, task }
+}
+
+async fn until<F: FnMut() -> bool>(within: Duration, mut f: F) -> bool {
+    let end = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    f()
+}
+
+fn leads(n: &Node) -> bool {
+    n.table.borrow().values().any(|e| e.is_valid())
+}
+
+async fn setup(lab: &lbctl::lab::Lab, interfaces: &[&str]) {
+    let client = lab.client().unwrap();
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+    svcs.patch_status(
+        "demo-web",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let pol: CiliumL2AnnouncementPolicy = serde_json::from_value(json!({
+        "apiVersion": "cilium.io/v2alpha1", "kind": "CiliumL2AnnouncementPolicy",
+        "metadata": {"name": "lan"},
+        "spec": {"loadBalancerIPs": true, "interfaces": interfaces},
+    }))
+    .unwrap();
+    Api::<CiliumL2AnnouncementPolicy>::all(client)
+        .create(&PostParams::default(), &pol)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_announces_and_hands_over_on_shutdown() {
+    let lab = support::lab(&["demo"]);
+    setup(&lab, &["^eth0$"]).await;
+    let a = start(lab.client().unwrap(), "cp-1");
+    let b = start(lab.client().unwrap(), "worker-1");
+    assert!(
+        until(Duration::from_secs(5), || leads(&a) || leads(&b)).await,
+        "someone leads"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(leads(&a) ^ leads(&b), "exactly one node announces");
+    let (leader, follower) = if leads(&a) { (a, b) } else { (b, a) };
+    {
+        let t = leader.table.borrow();
+        let keys: Vec<_> = t.keys().map(|(ip, i)| format!("{ip}@{i}")).collect();
+        assert_eq!(
+            keys,
+            ["192.168.111.200@eth0"],
+            "the VIP on the interface the regex selects"
+        );
+    }
+    let lease = Api::<Lease>::namespaced(lab.client().unwrap(), "kube-system")
+        .get("cilium-l2announce-demo-demo-web")
+        .await
+        .unwrap();
+    assert_eq!(lease.spec.unwrap().lease_duration_seconds, Some(2));
+    // Graceful shutdown releases the lease: the other node takes over well within a second,
+    // not after the 2 s lease duration.
+    let started = tokio::time::Instant::now();
+    leader.stop.send(true).unwrap();
+    leader.task.await.unwrap();
+    assert!(
+        until(Duration::from_secs(3), || leads(&follower)).await,
+        "follower took over"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "handover took {:?}",
+        started.elapsed()
+    );
+    follower.stop.send(true).unwrap();
+    follower.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deselected_service_releases_and_bad_regex_is_reported() {
+    let lab = support::lab(&["demo"]);
+    setup(&lab, &["(eth"]).await;
+    let client = lab.client().unwrap();
+    let a = start(client.clone(), "cp-1");
+    let pols: Api<CiliumL2AnnouncementPolicy> = Api::all(client.clone());
+    let mut reported = false;
+    for _ in 0..100 {
+        let p = pols.get("lan").await.unwrap();
+        if let Some(c) = p.status.and_then(|s| s.conditions).and_then(|cs| {
+            cs.into_iter()
+                .find(|c| c.type_ == "io.cilium/bad-interface-regex")
+        }) {
+            assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "error"));
+            assert!(c.message.contains("(eth"), "{}", c.message);
+            reported = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reported, "bad-interface-regex condition written");
+    assert!(!leads(&a), "a broken policy announces nothing");
+    // Fix the regex: the node announces; the condition is cleared Cilium's way.
+    pols.patch(
+        "lan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"interfaces": ["^eth1$"]}})),
+    )
+    .await
+    .unwrap();
+    assert!(until(Duration::from_secs(5), || leads(&a)).await);
+    let c = pols
+        .get("lan")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .unwrap();
+    let c = c
+        .iter()
+        .find(|c| c.type_ == "io.cilium/bad-interface-regex")
+        .unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+        ("False", "error", "")
+    );
+    // Deleting the policy deselects the Service: stop answering and clear the lease holder.
+    pols.delete("lan", &Default::default()).await.unwrap();
+    assert!(until(Duration::from_secs(3), || !leads(&a)).await);
+    let leases: Api<Lease> = Api::namespaced(client, "kube-system");
+    let mut released = false;
+    for _ in 0..60 {
+        match leases.get("cilium-l2announce-demo-demo-web").await {
+            Ok(l)
+                if l.spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    .unwrap_or("")
+                    .is_empty() =>
+            {
+                released = true
+            }
+            Err(_) => released = true,
+            _ => {}
+        }
+        if released {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(released, "lease released on deselection");
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
+}
