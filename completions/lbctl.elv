@@ -34,6 +34,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -106,6 +107,23 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         }
         &'lbctl;lab;help;help'= {
         }
+        &'lbctl;crds'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'lbctl;completions'= {
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
             cand --context 'The kubeconfig context to use'
@@ -143,6 +161,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         }
         &'lbctl;help'= {
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -154,6 +173,8 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         &'lbctl;help;lab;up'= {
         }
         &'lbctl;help;lab;scenarios'= {
+        }
+        &'lbctl;help;crds'= {
         }
         &'lbctl;help;completions'= {
         }

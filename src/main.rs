@@ -59,6 +59,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             std::io::stdout().write_all(&out)?;
             Ok(Exit::Ok)
         }
+        Command::Crds => {
+            std::io::stdout().write_all(lbctl::cli::crds_yaml()?.as_bytes())?;
+            Ok(Exit::Ok)
+        }
         Command::Man { out } => {
             lbctl::cli::write_man_pages(&out)
                 .with_context(|| format!("writing man pages to {}", out.display()))?;

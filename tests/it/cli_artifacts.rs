@@ -185,3 +185,18 @@ fn fields(s: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
         fields(&s["additionalProperties"], &format!("{path}{{}}"), out);
     }
 }
+
+#[test]
+fn deploy_crds_are_up_to_date() {
+    let fresh = lbctl::cli::crds_yaml().unwrap();
+    let committed = std::fs::read_to_string(root().join("deploy/crds.yaml")).unwrap_or_default();
+    assert!(committed == fresh, "deploy/crds.yaml is stale: regenerate with `lbctl crds > deploy/crds.yaml`");
+    // And it is what a real API server would accept: the lab loads it.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("crds.yaml");
+    std::fs::write(&f, &fresh).unwrap();
+    let s = lbctl::lab::Scenario::load(f.to_str().unwrap()).unwrap();
+    assert_eq!(s.objects.len(), 3);
+    let lab = lbctl::lab::Lab::start("127.0.0.1:0".parse().unwrap(), &[s]).unwrap();
+    drop(lab);
+}
