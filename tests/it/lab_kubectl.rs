@@ -361,3 +361,42 @@ fn kubectl_137_against_lab_up() {
         article_flow(&bin, "37");
     }
 }
+
+#[test]
+fn lab_up_stops_cleanly_on_sigterm() {
+    let mut lab = LabProcess::start("demo");
+    let pid = lab.child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = lab.child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0), "lab up exits 0 on SIGTERM");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    // `lbctl … | head`: the reader is gone before lbctl writes, so the write hits EPIPE/SIGPIPE,
+    // which must end lbctl quietly (no "Broken pipe" error on stderr).
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} crds | (exec 0<&-; sleep 0.3)",
+            env!("CARGO_BIN_EXE_lbctl")
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        support::stderr(&out).is_empty(),
+        "nothing on stderr: {}",
+        support::stderr(&out)
+    );
+}
