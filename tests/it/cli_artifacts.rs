@@ -190,7 +190,10 @@ fn fields(s: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
 fn deploy_crds_are_up_to_date() {
     let fresh = lbctl::cli::crds_yaml().unwrap();
     let committed = std::fs::read_to_string(root().join("deploy/crds.yaml")).unwrap_or_default();
-    assert!(committed == fresh, "deploy/crds.yaml is stale: regenerate with `lbctl crds > deploy/crds.yaml`");
+    assert!(
+        committed == fresh,
+        "deploy/crds.yaml is stale: regenerate with `lbctl crds > deploy/crds.yaml`"
+    );
     // And it is what a real API server would accept: the lab loads it.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("crds.yaml");
