@@ -1,0 +1,16 @@
+//! Layer 2 on the wire: ARP/NDP codecs, links and routes, the probe engine and the
+//! `arp-probe` command.
+//!
+//! - [`codec`]: pure encoders/decoders (requests, replies, gratuitous ARP, unsolicited NA);
+//! - [`link`]: rtnetlink lookups (`ip route get`, link MAC, addresses, subnet membership);
+//! - [`socket`]: AF_PACKET socket with a classic BPF filter, driven by tokio;
+//! - [`probe`]: [`probe::probe`] (one verdict) and [`probe::watch`] (ownership over time);
+//! - [`cmd`]: `lbctl arp-probe` arguments, rendering and exit codes.
+
+pub mod cmd;
+pub mod codec;
+pub mod link;
+pub mod probe;
+pub mod socket;
+
+pub use probe::{probe, ProbeError, ProbeOptions, ProbeReport, Verdict};
