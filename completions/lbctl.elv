@@ -33,11 +33,38 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand arp-probe 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;arp-probe'= {
+            cand -i 'Interface to probe on [default: the one the kernel routes IP through]'
+            cand --interface 'Interface to probe on [default: the one the kernel routes IP through]'
+            cand -c 'Most requests to send'
+            cand --count 'Most requests to send'
+            cand --interval 'Gap between requests [default: 100ms, or 1s with --watch]'
+            cand --timeout 'Give up when nobody answered within this time'
+            cand --dup-window 'After the first answer, keep listening this long for a second owner'
+            cand --duration 'With --watch: stop after this long [default: until interrupted]'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand --watch 'Keep probing and listening for gratuitous ARP / unsolicited NA; print every change of owner with a timestamp'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'lbctl;lab'= {
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
@@ -160,11 +187,14 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --version 'Print version'
         }
         &'lbctl;help'= {
+            cand arp-probe 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;help;arp-probe'= {
         }
         &'lbctl;help;lab'= {
             cand up 'Serve the lab API server until Ctrl-C / SIGTERM'

@@ -38,11 +38,33 @@ complete -c lbctl -n "__fish_lbctl_needs_command" -s A -l all-namespaces -d 'Loo
 complete -c lbctl -n "__fish_lbctl_needs_command" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lbctl -n "__fish_lbctl_needs_command" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s i -l interface -d 'Interface to probe on [default: the one the kernel routes IP through]' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s c -l count -d 'Most requests to send' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l interval -d 'Gap between requests [default: 100ms, or 1s with --watch]' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l timeout -d 'Give up when nobody answered within this time' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l dup-window -d 'After the first answer, keep listening this long for a second owner' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l duration -d 'With --watch: stop after this long [default: until interrupted]' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l watch -d 'Keep probing and listening for gratuitous ARP / unsolicited NA; print every change of owner with a timestamp'
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l context -d 'The kubeconfig context to use' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
@@ -137,10 +159,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s A -l all-namespaces 
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab crds completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab crds completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab crds completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab crds completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from lab crds completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "scenarios" -d 'List the embedded scenarios'

@@ -52,6 +52,8 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder.
+    ArpProbe(crate::net::cmd::ArpProbeArgs),
     /// The embedded lab: an in-memory Kubernetes API server preloaded with a scenario.
     Lab(LabArgs),
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:

@@ -52,7 +52,22 @@ fn init_tracing(verbose: u8) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let json = matches!(cli.global.output, lbctl::output::OutputFormat::Json);
+    let color = cli.global.color.enabled();
     match cli.command {
+        Command::ArpProbe(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let code = rt.block_on(lbctl::net::cmd::run(&args, json, color))?;
+            Ok(match code {
+                0 => Exit::Ok,
+                1 => Exit::Problem,
+                2 => Exit::Usage,
+                _ => Exit::Unreachable,
+            })
+        }
         Command::Completions { shell } => {
             let mut out = Vec::new();
             lbctl::cli::write_completion(shell, &mut out);
@@ -104,16 +119,18 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     });
     lab.write_kubeconfig(&path)
         .with_context(|| format!("writing kubeconfig to {}", path.display()))?;
-    println!("lab API server listening on {}", lab.url());
-    println!("export KUBECONFIG={}", path.display());
-    std::io::stdout().flush()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
+        // Handlers first: whoever reads the address below may signal us at once.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        println!("lab API server listening on {}", lab.url());
+        println!("export KUBECONFIG={}", path.display());
+        std::io::stdout().flush()?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         anyhow::Ok(())

@@ -3,7 +3,9 @@
 mod support;
 
 mod announcer_lab;
+mod arp_probe;
 mod cli_artifacts;
 mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
+mod netlan;
