@@ -2,9 +2,11 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod debug;
 pub mod ipam;
 pub mod l2;
 pub mod lab;
 pub mod lease;
 pub mod model;
+pub mod net;
 pub mod output;

@@ -1,4 +1,6 @@
 //! L2 announcements: which Services this node announces where (pure policy evaluation).
 
 pub mod announcer;
+pub mod devices;
 pub mod policy;
+pub mod responder;

@@ -1,0 +1,147 @@
+//! The local introspection socket of `lbctl serve` and its client, `lbctl debug …` (the analogue
+//! of `cilium-dbg shell -- db/show …`). One request per connection: a topic name on one line;
+//! the answer is one JSON document.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+/// Topics a running `serve` answers.
+pub const TOPICS: &[&str] = &["l2-announce", "devices", "ipam"];
+
+/// What `serve` exposes; each topic is a JSON value, or `None` when that part is not running.
+pub trait Provider: Send + Sync {
+    fn topic(&self, name: &str) -> Option<serde_json::Value>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DebugError {
+    #[error("no lbctl serve is listening on {0} ({1}); start `lbctl serve`, or pass --debug-socket PATH")]
+    Connect(PathBuf, std::io::Error),
+    #[error("talking to {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Remote(String),
+    #[error("bad answer from {0}: {1}")]
+    Decode(PathBuf, serde_json::Error),
+}
+
+/// The socket path `serve` and `debug` agree on without flags: `/run/lbctl/debug.sock` for root,
+/// else under `$XDG_RUNTIME_DIR`, else the temp directory.
+pub fn default_socket() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/run/lbctl/debug.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("lbctl/debug.sock"),
+        _ => std::env::temp_dir().join(format!("lbctl-{}/debug.sock", unsafe { libc::geteuid() })),
+    }
+}
+
+/// Binds the socket (replacing a stale one) and answers until `shutdown` fires.
+pub async fn serve(
+    path: &Path,
+    provider: Arc<dyn Provider>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // A socket file left by a killed serve would make bind fail; nobody answers on it.
+    if UnixStream::connect(path).await.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = UnixListener::bind(path)?;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            conn = listener.accept() => {
+                let Ok((stream, _)) = conn else { continue };
+                let provider = provider.clone();
+                tokio::spawn(async move {
+                    let _ = answer(stream, provider).await;
+                });
+            }
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+async fn answer(stream: UnixStream, provider: Arc<dyn Provider>) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(r.take(256)).read_line(&mut line).await?;
+    let topic = line.trim();
+    let doc = match provider.topic(topic) {
+        Some(v) => serde_json::json!({"ok": v}),
+        None if TOPICS.contains(&topic) => {
+            serde_json::json!({"error": format!("{topic}: that part of serve is not running here")})
+        }
+        None => {
+            serde_json::json!({"error": format!("unknown topic {topic:?}; known: {}", TOPICS.join(", "))})
+        }
+    };
+    w.write_all(doc.to_string().as_bytes()).await?;
+    w.shutdown().await
+}
+
+/// Asks a running `serve` for one topic.
+pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugError> {
+    let mut s = UnixStream::connect(path)
+        .await
+        .map_err(|e| DebugError::Connect(path.into(), e))?;
+    s.write_all(format!("{topic}\n").as_bytes())
+        .await
+        .map_err(|e| DebugError::Io(path.into(), e))?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)
+        .await
+        .map_err(|e| DebugError::Io(path.into(), e))?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&buf).map_err(|e| DebugError::Decode(path.into(), e))?;
+    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        return Err(DebugError::Remote(e.to_string()));
+    }
+    Ok(v["ok"].take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+    impl Provider for Fixed {
+        fn topic(&self, name: &str) -> Option<serde_json::Value> {
+            (name == "devices").then(|| serde_json::json!([{"name": "eth0"}]))
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let p = path.clone();
+        let server = tokio::spawn(async move { serve(&p, Arc::new(Fixed), rx).await });
+        for _ in 0..100 {
+            if path.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(query(&path, "devices").await.unwrap()[0]["name"], "eth0");
+        let e = query(&path, "ipam").await.unwrap_err().to_string();
+        assert!(e.contains("not running here"), "{e}");
+        let e = query(&path, "bogus").await.unwrap_err().to_string();
+        assert!(e.contains("unknown topic"), "{e}");
+        tx.send(true).unwrap();
+        server.await.unwrap().unwrap();
+        assert!(!path.exists(), "socket removed on shutdown");
+        let e = query(&path, "devices").await.unwrap_err();
+        assert!(matches!(e, DebugError::Connect(..)), "{e}");
+    }
+}

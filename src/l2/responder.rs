@@ -1,0 +1,358 @@
+//! Answers ARP requests and IPv6 Neighbor Solicitations for the VIPs this node leads, from
+//! AF_PACKET sockets, so no address needs to be configured on the interface; announces takeovers
+//! with gratuitous ARP (request form) and unsolicited NAs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::l2::announcer::{Entry, Table};
+use crate::net::codec::{self, Frame, Mac};
+use crate::net::socket::{BpfInsn, PacketSocket};
+
+/// How many gratuitous announcements follow a takeover, and how far apart: Linux replaces a
+/// neighbour entry at once only on a true gratuitous ARP, and ignores other updates for a second
+/// after confirming the old entry, so one packet can be lost on a busy LAN.
+pub const GARP_COUNT: usize = 3;
+pub const GARP_SPACING: Duration = Duration::from_millis(500);
+
+/// Counters per (IP, interface), for `/metrics` and `lbctl debug`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub requests_seen: u64,
+    pub answered: u64,
+    /// Requests seen while the lease could not be proven (renew deadline passed): not answered.
+    pub fenced: u64,
+    pub gratuitous_sent: u64,
+}
+
+pub type Stats = Arc<Mutex<BTreeMap<(IpAddr, String), Counters>>>;
+
+fn bump(stats: &Stats, ip: IpAddr, iface: &str, f: impl FnOnce(&mut Counters)) {
+    let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+    f(s.entry((ip, iface.to_string())).or_default());
+}
+
+const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+const LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> BpfInsn {
+    BpfInsn { code, jt, jf, k }
+}
+
+/// ARP requests only: the daemon never copies other frames.
+fn arp_request_filter() -> Vec<BpfInsn> {
+    vec![
+        insn(LD_H_ABS, 0, 0, 20), // ARP operation
+        insn(JEQ_K, 0, 1, 1),
+        insn(RET_K, 0, 0, 0x4_0000),
+        insn(RET_K, 0, 0, 0),
+    ]
+}
+
+/// ICMPv6 Neighbor Solicitations without extension headers.
+fn ns_filter() -> Vec<BpfInsn> {
+    vec![
+        insn(LD_B_ABS, 0, 0, 20), // IPv6 next header
+        insn(JEQ_K, 0, 3, 58),
+        insn(LD_B_ABS, 0, 0, 54), // ICMPv6 type
+        insn(JEQ_K, 0, 1, 135),
+        insn(RET_K, 0, 0, 0x4_0000),
+        insn(RET_K, 0, 0, 0),
+    ]
+}
+
+/// Joins the solicited-node group of `ip` on `ifindex` through an IPv6 socket, so the NIC
+/// accepts the 33:33:ff:… frames and MLD-snooping switches forward them (Cilium #41678, #46274).
+/// The membership lasts as long as the returned socket.
+fn join_solicited_node(ifindex: u32, ip: Ipv6Addr) -> std::io::Result<std::net::UdpSocket> {
+    use std::os::fd::AsRawFd;
+    let sock = std::net::UdpSocket::bind("[::]:0")?;
+    let mreq = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: codec::solicited_node(ip).octets(),
+        },
+        ipv6mr_interface: ifindex,
+    };
+    // SAFETY: valid fd and a correctly sized ipv6_mreq.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_ADD_MEMBERSHIP,
+            &mreq as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::ipv6_mreq>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(sock)
+}
+
+/// Runs until `shutdown`; follows the table, one task per interface.
+pub async fn run(
+    mut table: watch::Receiver<Table>,
+    stats: Stats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ifaces: HashMap<String, (watch::Sender<Vec<Entry>>, tokio::task::JoinHandle<()>)> =
+        HashMap::new();
+    loop {
+        let by_iface: BTreeMap<String, Vec<Entry>> = {
+            let t = table.borrow_and_update();
+            let mut m: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+            for e in t.values() {
+                m.entry(e.interface.clone()).or_default().push(e.clone());
+            }
+            m
+        };
+        ifaces.retain(|name, (_, task)| {
+            let keep = by_iface.contains_key(name) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (name, entries) in by_iface {
+            match ifaces.get(&name) {
+                Some((tx, _)) => {
+                    tx.send_replace(entries);
+                }
+                None => {
+                    let (tx, rx) = watch::channel(entries);
+                    let task = tokio::spawn(serve_interface(name.clone(), rx, stats.clone()));
+                    ifaces.insert(name, (tx, task));
+                }
+            }
+        }
+        tokio::select! {
+            r = table.changed() => if r.is_err() { break },
+            _ = shutdown.changed() => break,
+        }
+    }
+    for (_, (_, task)) in ifaces {
+        task.abort();
+    }
+}
+
+async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>, stats: Stats) {
+    let link = match crate::net::link::link(Some(&name), None).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(interface = %name, error = %e, "cannot announce on interface");
+            return;
+        }
+    };
+    let Some(mac) = link.mac else {
+        tracing::error!(interface = %name, "interface has no Ethernet address; cannot announce");
+        return;
+    };
+    let arp = match PacketSocket::open_arp(link.index, &arp_request_filter()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(interface = %name, error = %e, "cannot open ARP socket (needs CAP_NET_RAW)");
+            return;
+        }
+    };
+    let nd = PacketSocket::open_ipv6(link.index, &ns_filter()).ok();
+    let link_local = link
+        .addrs
+        .iter()
+        .map(|a| a.net.addr())
+        .find_map(|a| match a {
+            IpAddr::V6(v6) if v6.segments()[0] == 0xfe80 => Some(v6),
+            _ => None,
+        });
+    let mut announced: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut groups: HashMap<Ipv6Addr, std::net::UdpSocket> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    let mut buf6 = vec![0u8; 2048];
+    loop {
+        // New leadership: join groups and announce; forget what is gone.
+        let current: BTreeMap<IpAddr, Entry> = entries
+            .borrow_and_update()
+            .iter()
+            .map(|e| (e.ip, e.clone()))
+            .collect();
+        announced.retain(|ip| current.contains_key(ip));
+        groups.retain(|ip, _| current.contains_key(&IpAddr::V6(*ip)));
+        for (ip, e) in &current {
+            if announced.insert(*ip) {
+                if let IpAddr::V6(v6) = ip {
+                    match join_solicited_node(link.index, *v6) {
+                        Ok(s) => {
+                            groups.insert(*v6, s);
+                        }
+                        Err(err) => {
+                            tracing::warn!(interface = %name, %ip, error = %err, "joining solicited-node group")
+                        }
+                    }
+                }
+                // Announcements go out on their own send-only socket, beside this receive loop.
+                tokio::spawn(announce(
+                    link.index,
+                    *ip,
+                    mac,
+                    link_local,
+                    name.clone(),
+                    e.clone(),
+                    stats.clone(),
+                ));
+            }
+        }
+        tokio::select! {
+            r = entries.changed() => if r.is_err() { return },
+            n = arp.recv(&mut buf) => {
+                let Ok(n) = n else { continue };
+                if let Ok(Frame::Arp(req)) = codec::decode(&buf[..n]) {
+                    if req.op != codec::ArpOp::Request || req.is_gratuitous() {
+                        continue;
+                    }
+                    let ip = IpAddr::V4(req.target_ip);
+                    if let Some(e) = current.get(&ip) {
+                        bump(&stats, ip, &name, |c| c.requests_seen += 1);
+                        if e.is_valid() {
+                            let reply = codec::encode_arp_reply(mac, req.target_ip, req.sender_mac, req.sender_ip);
+                            if arp.send(&reply).await.is_ok() {
+                                bump(&stats, ip, &name, |c| c.answered += 1);
+                            }
+                        } else {
+                            bump(&stats, ip, &name, |c| c.fenced += 1);
+                        }
+                    }
+                }
+            }
+            n = recv_opt(nd.as_ref(), &mut buf6) => {
+                let Some(Ok(n)) = n else { continue };
+                if let Ok(Frame::NeighborSolicit(ns)) = codec::decode(&buf6[..n]) {
+                    let ip = IpAddr::V6(ns.target);
+                    if let Some(e) = current.get(&ip) {
+                        bump(&stats, ip, &name, |c| c.requests_seen += 1);
+                        if e.is_valid() {
+                            let reply = codec::encode_na_reply(mac, ns.target, &ns);
+                            if let Some(s) = nd.as_ref() {
+                                if s.send(&reply).await.is_ok() {
+                                    bump(&stats, ip, &name, |c| c.answered += 1);
+                                }
+                            }
+                        } else {
+                            bump(&stats, ip, &name, |c| c.fenced += 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn recv_opt(s: Option<&PacketSocket>, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+    match s {
+        Some(s) => Some(s.recv(buf).await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Gratuitous ARP (request form, as Cilium) or unsolicited NA (Override + target LLA, to
+/// all-nodes), `GARP_COUNT` times, while the entry is still ours.
+async fn announce(
+    ifindex: u32,
+    ip: IpAddr,
+    mac: Mac,
+    link_local: Option<Ipv6Addr>,
+    iface: String,
+    entry: Entry,
+    stats: Stats,
+) {
+    // A drop-all filter: this socket only sends.
+    let drop_all = [insn(RET_K, 0, 0, 0)];
+    let sock = match ip {
+        IpAddr::V4(_) => PacketSocket::open_arp(ifindex, &drop_all),
+        IpAddr::V6(_) => PacketSocket::open_ipv6(ifindex, &drop_all),
+    };
+    let sock = match sock {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%ip, interface = %iface, error = %e, "cannot send gratuitous announcement");
+            return;
+        }
+    };
+    for i in 0..GARP_COUNT {
+        if !entry.is_valid() {
+            return;
+        }
+        let frame = match ip {
+            IpAddr::V4(v4) => codec::encode_garp_request(mac, v4),
+            IpAddr::V6(v6) => codec::encode_unsolicited_na(mac, link_local.unwrap_or(v6), v6),
+        };
+        match sock.send(&frame).await {
+            Ok(()) => bump(&stats, ip, &iface, |c| c.gratuitous_sent += 1),
+            Err(e) => {
+                tracing::warn!(%ip, interface = %iface, error = %e, "sending gratuitous announcement")
+            }
+        }
+        if i + 1 < GARP_COUNT {
+            tokio::time::sleep(GARP_SPACING).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a classic BPF program over a frame (enough of the VM for our filters).
+    fn run_bpf(prog: &[BpfInsn], pkt: &[u8]) -> u32 {
+        let (mut a, mut pc) = (0u32, 0usize);
+        loop {
+            let i = prog[pc];
+            match i.code {
+                LD_H_ABS => {
+                    a = pkt
+                        .get(i.k as usize..i.k as usize + 2)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as u32)
+                }
+                LD_B_ABS => a = pkt.get(i.k as usize).copied().unwrap_or(0) as u32,
+                JEQ_K => {
+                    pc += if a == i.k {
+                        i.jt as usize
+                    } else {
+                        i.jf as usize
+                    };
+                }
+                RET_K => return i.k,
+                _ => panic!("unexpected insn"),
+            }
+            pc += 1;
+        }
+    }
+
+    #[test]
+    fn filters_pass_only_requests_and_solicitations() {
+        let mac: Mac = "02:00:00:00:00:01".parse().unwrap();
+        let req = codec::encode_arp_request(
+            mac,
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+        );
+        let rep = codec::encode_arp_reply(
+            mac,
+            "10.0.0.2".parse().unwrap(),
+            mac,
+            "10.0.0.1".parse().unwrap(),
+        );
+        assert!(run_bpf(&arp_request_filter(), &req) > 0);
+        assert_eq!(run_bpf(&arp_request_filter(), &rep), 0);
+        let target: Ipv6Addr = "fd00::10".parse().unwrap();
+        let ns = codec::encode_neighbor_solicit(mac, "fe80::1".parse().unwrap(), target);
+        let na = codec::encode_unsolicited_na(mac, "fe80::1".parse().unwrap(), target);
+        assert!(run_bpf(&ns_filter(), &ns) > 0);
+        assert_eq!(run_bpf(&ns_filter(), &na), 0);
+        assert_eq!(run_bpf(&ns_filter(), &req), 0);
+    }
+}
