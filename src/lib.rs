@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod doctor;
 pub mod ipam;
 pub mod lab;
 pub mod model;
