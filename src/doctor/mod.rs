@@ -4,6 +4,7 @@
 //! rule is unit-testable without I/O; [`fetch`] fills the snapshot with GET/LIST requests only,
 //! and [`render`] turns findings into the table, JSON and YAML the user sees.
 
+pub mod cmd;
 pub mod demo;
 pub mod eval;
 pub mod fetch;
