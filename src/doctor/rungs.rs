@@ -108,17 +108,27 @@ impl Cluster<'_> {
             self.snap
                 .pods
                 .iter()
+                .flatten()
                 .filter(|p| super::snapshot::str_at(p, &["metadata", "labels", k]) == Some(v))
                 .count()
         };
         match self.engine {
-            Engine::Cilium => out.push(Finding::new(0, "engine", Pass).observed(format!(
-                "Cilium: {} in {}; agent pods: {}, operator pods: {}",
-                n::CILIUM_CONFIG_MAP,
-                self.agent_ns(),
-                count(n::AGENT_POD_LABEL),
-                count(n::OPERATOR_POD_LABEL)
-            ))),
+            Engine::Cilium => {
+                let pods = if self.snap.pods.is_some() {
+                    format!(
+                        "; agent pods: {}, operator pods: {}",
+                        count(n::AGENT_POD_LABEL),
+                        count(n::OPERATOR_POD_LABEL)
+                    )
+                } else {
+                    String::new()
+                };
+                out.push(Finding::new(0, "engine", Pass).observed(format!(
+                    "Cilium: {} in {}{pods}",
+                    n::CILIUM_CONFIG_MAP,
+                    self.agent_ns()
+                )))
+            }
             Engine::Lbctl => out.push(Finding::new(0, "engine", Pass).observed(format!(
                 "lbctl serve: lease {}/{} held by {:?}",
                 self.agent_ns(),
@@ -206,6 +216,7 @@ impl Cluster<'_> {
             .snap
             .pods
             .iter()
+            .flatten()
             .map(name_of)
             .filter(|p| p.starts_with("kube-vip") || p.starts_with("metallb"))
             .map(|p| format!("pod {}/{p}", self.agent_ns()))

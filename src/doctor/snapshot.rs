@@ -34,8 +34,9 @@ pub struct Snapshot {
     pub cluster_role_bindings: Vec<Value>,
     /// EndpointSlices of the Service(s) under examination.
     pub endpoint_slices: Vec<Value>,
-    /// Pods in the agent namespace (which engine runs, other LB controllers).
-    pub pods: Vec<Value>,
+    /// Pods in the agent namespace (which engine runs, other LB controllers); `None` when not
+    /// fetched (one-Service doctor keeps within its request budget without them).
+    pub pods: Option<Vec<Value>>,
     /// Rung 4's plug point: the outcome of an ARP/NDP probe run by the caller, if any.
     pub probe: Option<ProbeOutcome>,
 }

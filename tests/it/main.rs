@@ -3,5 +3,6 @@
 mod support;
 
 mod cli_artifacts;
+mod doctor;
 mod lab_kube;
 mod lab_kubectl;
