@@ -49,6 +49,13 @@ fn next_ip(ip: IpAddr, by: u128) -> IpAddr {
     }
 }
 
+fn prev_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => IpAddr::from(std::net::Ipv4Addr::from(u32::from(a).saturating_sub(1))),
+        IpAddr::V6(a) => IpAddr::from(std::net::Ipv6Addr::from(u128::from(a).saturating_sub(1))),
+    }
+}
+
 impl Cluster<'_> {
     fn agent_ns(&self) -> &str {
         &self.snap.agent_namespace
@@ -328,7 +335,7 @@ impl Cluster<'_> {
                             let alt = if *ip == r.from {
                                 next_ip(r.from, 1)
                             } else {
-                                next_ip(r.from, 1)
+                                prev_ip(r.to)
                             };
                             fails.push(format!("{ip}: the {} address of CIDR block {} - {} in pool {}, reserved by allowFirstLastIPs: No (condition already_allocated)", if *ip == r.from { "first" } else { "last" }, r.from, r.to, p.name));
                             fixes.push(format!("kubectl annotate {kref} {key}={alt} --overwrite\n# or allow the first/last addresses:\nkubectl patch ippool {} --type merge -p '{{\"spec\":{{\"allowFirstLastIPs\":\"Yes\"}}}}'", p.name));

@@ -538,3 +538,21 @@ fn listings_show_recomputed_state() {
         "{v:#}"
     );
 }
+
+#[test]
+fn lab_demo_runs_unattended_and_tells_the_story() {
+    let o = lbctl(None, &["lab", "demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("<pending>"), "{out}");
+    assert!(
+        out.contains("fails at rung 2 (pools), check pools-exist"),
+        "{out}"
+    );
+    assert!(out.contains("$ kubectl apply -f pool.yaml"), "{out}");
+    // After the fixes the pool and L2 rungs pass; only the missing engine remains.
+    assert!(
+        out.contains("fails at rung 1 (service), check condition"),
+        "{out}"
+    );
+}
