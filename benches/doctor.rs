@@ -50,7 +50,7 @@ fn objects() -> Vec<Value> {
         o.push(json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": ns,
                          "labels": {"pool": format!("p{p:03}"), "policy": format!("l{:02}", i % POLICIES)}},
-            "spec": {"type": "LoadBalancer", "selector": {"app": name},
+            "spec": {"type": "LoadBalancer", "selector": {"app": name}, "allocateLoadBalancerNodePorts": false,
                      "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": ip}]},
                        "conditions": [{"type": "cilium.io/IPAMRequestSatisfied", "status": "True",
