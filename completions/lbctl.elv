@@ -34,6 +34,10 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand arp-probe 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+            cand doctor 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
+            cand pools 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
+            cand policies 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
+            cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
@@ -66,6 +70,79 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'lbctl;doctor'= {
+            cand --cilium-namespace 'Namespace of the Cilium agent (cilium-config and the L2 leases)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand --all 'Every LoadBalancer Service (of the namespace, or of the cluster with -A), one row each'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;pools'= {
+            cand --cilium-namespace 'Namespace of the Cilium agent (cilium-config and the L2 leases)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;policies'= {
+            cand --cilium-namespace 'Namespace of the Cilium agent (cilium-config and the L2 leases)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;leases'= {
+            cand --cilium-namespace 'Namespace of the Cilium agent (cilium-config and the L2 leases)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'lbctl;lab'= {
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
             cand --context 'The kubeconfig context to use'
@@ -84,6 +161,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --version 'Print version'
             cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
             cand scenarios 'List the embedded scenarios'
+            cand demo 'Tell the article''s story on an in-process lab: a <pending> Service, doctor, the fixes'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'lbctl;lab;up'= {
@@ -123,14 +201,35 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'lbctl;lab;demo'= {
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand --unattended 'Do not wait for Enter between steps (the default when stdin is not a terminal)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'lbctl;lab;help'= {
             cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
             cand scenarios 'List the embedded scenarios'
+            cand demo 'Tell the article''s story on an in-process lab: a <pending> Service, doctor, the fixes'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'lbctl;lab;help;up'= {
         }
         &'lbctl;lab;help;scenarios'= {
+        }
+        &'lbctl;lab;help;demo'= {
         }
         &'lbctl;lab;help;help'= {
         }
@@ -188,6 +287,10 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         }
         &'lbctl;help'= {
             cand arp-probe 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+            cand doctor 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
+            cand pools 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
+            cand policies 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
+            cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand completions 'Print a shell completion script'
@@ -196,13 +299,24 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         }
         &'lbctl;help;arp-probe'= {
         }
+        &'lbctl;help;doctor'= {
+        }
+        &'lbctl;help;pools'= {
+        }
+        &'lbctl;help;policies'= {
+        }
+        &'lbctl;help;leases'= {
+        }
         &'lbctl;help;lab'= {
             cand up 'Serve the lab API server until Ctrl-C / SIGTERM'
             cand scenarios 'List the embedded scenarios'
+            cand demo 'Tell the article''s story on an in-process lab: a <pending> Service, doctor, the fixes'
         }
         &'lbctl;help;lab;up'= {
         }
         &'lbctl;help;lab;scenarios'= {
+        }
+        &'lbctl;help;lab;demo'= {
         }
         &'lbctl;help;crds'= {
         }

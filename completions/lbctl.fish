@@ -39,6 +39,10 @@ complete -c lbctl -n "__fish_lbctl_needs_command" -s v -l verbose -d 'More log o
 complete -c lbctl -n "__fish_lbctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lbctl -n "__fish_lbctl_needs_command" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "doctor" -d 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "pools" -d 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "policies" -d 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "leases" -d 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -65,23 +69,85 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s A -l all-names
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s o -l output -d 'Output format' -r -f -a "table\t''
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
 yaml\t''"
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s A -l all-namespaces -d 'Look in every namespace'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s h -l help -d 'Print help'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "scenarios" -d 'List the embedded scenarios'
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l all -d 'Every LoadBalancer Service (of the namespace, or of the cluster with -A), one row each'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -f -a "scenarios" -d 'List the embedded scenarios'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l listen -d 'Address to listen on; port 0 picks a free port' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l scenario -d 'Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig-out -d 'Where to write the kubeconfig (default: a file in the temp directory named after the port)' -r -F
@@ -113,8 +179,24 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l unattended -d 'Do not wait for Enter between steps (the default when stdin is not a terminal)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "scenarios" -d 'List the embedded scenarios'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l context -d 'The kubeconfig context to use' -r
@@ -159,11 +241,16 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s A -l all-namespaces 
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe lab crds completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "doctor" -d 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "pools" -d 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "policies" -d 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "leases" -d 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "scenarios" -d 'List the embedded scenarios'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'

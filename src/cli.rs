@@ -54,6 +54,14 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder.
     ArpProbe(crate::net::cmd::ArpProbeArgs),
+    /// Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all).
+    Doctor(DoctorArgs),
+    /// List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each.
+    Pools(ListArgs),
+    /// List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches.
+    Policies(ListArgs),
+    /// List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness.
+    Leases(ListArgs),
     /// The embedded lab: an in-memory Kubernetes API server preloaded with a scenario.
     Lab(LabArgs),
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:
@@ -85,6 +93,42 @@ pub enum LabCommand {
     Up(LabUpArgs),
     /// List the embedded scenarios.
     Scenarios,
+    /// Tell the article's story on an in-process lab: a <pending> Service, doctor, the fixes.
+    Demo(LabDemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LabDemoArgs {
+    /// Do not wait for Enter between steps (the default when stdin is not a terminal).
+    #[arg(long)]
+    pub unattended: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// The Service: svc/NAME, service/NAME, NAME or NS/NAME.
+    #[arg(
+        value_name = "SERVICE",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub service: Option<String>,
+    /// Every LoadBalancer Service (of the namespace, or of the cluster with -A), one row each.
+    #[arg(long)]
+    pub all: bool,
+    /// Namespace of the Cilium agent (cilium-config and the L2 leases).
+    #[arg(long, default_value = "kube-system", value_name = "NS")]
+    pub cilium_namespace: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this object (for leases: svc/NAME or NS/NAME of the Service).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Namespace of the Cilium agent (cilium-config and the L2 leases).
+    #[arg(long, default_value = "kube-system", value_name = "NS")]
+    pub cilium_namespace: String,
 }
 
 #[derive(Args, Debug)]

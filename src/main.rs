@@ -51,9 +51,30 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn target(g: &lbctl::cli::GlobalArgs) -> lbctl::cluster::Target {
+    lbctl::cluster::Target {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+    }
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     let json = matches!(cli.global.output, lbctl::output::OutputFormat::Json);
     let color = cli.global.color.enabled();
+    let g = cli.global;
     match cli.command {
         Command::ArpProbe(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,6 +89,46 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 _ => Exit::Unreachable,
             })
         }
+        Command::Doctor(args) => runtime()?.block_on(async {
+            let conn = target(&g).connect().await?;
+            let ns = g
+                .namespace
+                .clone()
+                .unwrap_or(conn.default_namespace.clone());
+            let (text, code) = if args.all {
+                let scope = (!g.all_namespaces).then_some(ns);
+                lbctl::doctor::cmd::run_all(&conn, scope, &args.cilium_namespace, g.output).await?
+            } else {
+                let arg = args.service.as_deref().unwrap_or_default();
+                let (ns, name) = lbctl::doctor::cmd::parse_target(arg, &ns)?;
+                lbctl::doctor::cmd::run_one(&conn, &ns, &name, &args.cilium_namespace, g.output)
+                    .await?
+            };
+            print(&text)?;
+            Ok(code)
+        }),
+        Command::Pools(args) => runtime()?.block_on(async {
+            let conn = target(&g).connect().await?;
+            let text = lbctl::doctor::listings::pools(&conn, &args, g.output).await?;
+            print(&text)?;
+            Ok(Exit::Ok)
+        }),
+        Command::Policies(args) => runtime()?.block_on(async {
+            let conn = target(&g).connect().await?;
+            let text = lbctl::doctor::listings::policies(&conn, &args, g.output).await?;
+            print(&text)?;
+            Ok(Exit::Ok)
+        }),
+        Command::Leases(args) => runtime()?.block_on(async {
+            let conn = target(&g).connect().await?;
+            let ns = g
+                .namespace
+                .clone()
+                .unwrap_or(conn.default_namespace.clone());
+            let text = lbctl::doctor::listings::leases(&conn, &args, &ns, g.output).await?;
+            print(&text)?;
+            Ok(Exit::Ok)
+        }),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             lbctl::cli::write_completion(shell, &mut out);
@@ -98,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 Ok(Exit::Ok)
             }
             LabCommand::Up(args) => lab_up(args),
+            LabCommand::Demo(args) => lbctl::doctor::demo::run(args.unattended),
         },
     }
 }

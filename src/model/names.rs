@@ -192,6 +192,33 @@ pub const CFG_ENABLE_EXTERNAL_IPS: &str = "enable-external-ips";
 pub const CFG_DEVICES: &str = "devices";
 pub const CFG_LBIPAM_REQUIRE_LB_CLASS: &str = "lbipam-require-lb-class";
 
+/// Cilium's default when the key is absent (L2 announcements need it on).
+pub const CFG_KUBE_PROXY_REPLACEMENT_DEFAULT: &str = "false";
+/// Values that mean kube-proxy replacement is on (`strict` is the pre-1.14 spelling).
+pub const KUBE_PROXY_REPLACEMENT_ON: &[&str] = &["true", "strict"];
+
+/// Helm values behind the config keys above, for fixes that go through `helm upgrade`.
+pub const HELM_L2_ANNOUNCEMENTS_ENABLED: &str = "l2announcements.enabled";
+pub const HELM_KUBE_PROXY_REPLACEMENT: &str = "kubeProxyReplacement";
+pub const HELM_DEFAULT_LB_SERVICE_IPAM: &str = "defaultLBServiceIPAM";
+
+/// Workloads of a Helm install, named in `kubectl rollout restart` fixes.
+pub const AGENT_DAEMONSET: &str = "cilium";
+pub const OPERATOR_DEPLOYMENT: &str = "cilium-operator";
+/// Pod labels of the agent and the operator (Helm chart).
+pub const AGENT_POD_LABEL: (&str, &str) = ("k8s-app", "cilium");
+pub const OPERATOR_POD_LABEL: (&str, &str) = ("io.cilium/app", "operator");
+
+/// The API group and resource the lease RBAC rule is about.
+pub const LEASE_API_GROUP: &str = "coordination.k8s.io";
+pub const LEASE_RESOURCE: &str = "leases";
+
+/// Families the operator allocates for (`option.Config.IPv4Enabled()` / `IPv6Enabled()`).
+pub const CFG_ENABLE_IPV4: &str = "enable-ipv4";
+pub const CFG_ENABLE_IPV4_DEFAULT: bool = true;
+pub const CFG_ENABLE_IPV6: &str = "enable-ipv6";
+pub const CFG_ENABLE_IPV6_DEFAULT: bool = false;
+
 /// Values of `allowFirstLastIPs`.
 pub const ALLOW_FIRST_LAST_YES: &str = "Yes";
 pub const ALLOW_FIRST_LAST_NO: &str = "No";

@@ -5,6 +5,7 @@ mod support;
 mod announcer_lab;
 mod arp_probe;
 mod cli_artifacts;
+mod doctor;
 mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests.
+// Helpers are shared by test modules that land on different branches; not all use every one.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,0 +1,141 @@
+//! The doctor command: fetch, evaluate, render, pick the exit code.
+
+use super::fetch::{fetch, Scope};
+use super::render::{self, SummaryDoc, SummaryRow};
+use super::{Cluster, Report, Verdict};
+use crate::cluster::Connection;
+use crate::output::{to_yaml, CodedError, Exit, OutputFormat};
+
+/// `svc/NAME`, `service/NAME`, `services/NAME`, `NAME` or `NS/NAME` → (namespace, name).
+pub fn parse_target(arg: &str, default_ns: &str) -> Result<(String, String), CodedError> {
+    let bad = || {
+        CodedError::usage(format!(
+            "cannot read Service {arg:?}: use svc/NAME, service/NAME, NAME or NS/NAME"
+        ))
+    };
+    let parts: Vec<&str> = arg.split('/').collect();
+    let (ns, name) = match parts.as_slice() {
+        [name] => (default_ns, *name),
+        [kind, name] if matches!(*kind, "svc" | "service" | "services") => (default_ns, *name),
+        [ns, name] => (*ns, *name),
+        [ns, kind, name] if matches!(*kind, "svc" | "service" | "services") => (*ns, *name),
+        _ => return Err(bad()),
+    };
+    if ns.is_empty() || name.is_empty() {
+        return Err(bad());
+    }
+    Ok((ns.to_owned(), name.to_owned()))
+}
+
+/// Renders one report in the requested format.
+pub fn render_report(
+    report: &Report,
+    context: &str,
+    format: OutputFormat,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        OutputFormat::Table => render::ladder(report, false, render::colors_on()),
+        OutputFormat::Wide => render::ladder(report, true, render::colors_on()),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&render::report_doc(report, context))? + "\n"
+        }
+        OutputFormat::Yaml => to_yaml(&render::report_doc(report, context))?,
+    })
+}
+
+fn exit_for(result: Verdict) -> Exit {
+    if result == Verdict::Fail {
+        Exit::Problem
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Walks the ladder for one Service.
+pub async fn doctor_one(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    agent_ns: &str,
+) -> Result<Report, CodedError> {
+    let scope = Scope::Service {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    };
+    let (snap, target) = fetch(conn, &scope, agent_ns).await?;
+    Ok(match target {
+        None => Cluster::missing_service(namespace, name),
+        Some(svc) => Cluster::new(&snap).diagnose(&svc),
+    })
+}
+
+/// `doctor svc/NAME`: the rendered output and the exit code.
+pub async fn run_one(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    agent_ns: &str,
+    format: OutputFormat,
+) -> anyhow::Result<(String, Exit)> {
+    let report = doctor_one(conn, namespace, name, agent_ns).await?;
+    let text = render_report(&report, &conn.context, format)?;
+    Ok((text, exit_for(report.result())))
+}
+
+/// Every LoadBalancer Service, one row each, from one round of LISTs.
+pub async fn summarize_all(
+    conn: &Connection,
+    namespace: Option<String>,
+    agent_ns: &str,
+) -> Result<Vec<SummaryRow>, CodedError> {
+    let (snap, _) = fetch(conn, &Scope::All { namespace }, agent_ns).await?;
+    let cluster = Cluster::new(&snap);
+    let mut rows: Vec<SummaryRow> = snap
+        .services
+        .iter()
+        .filter(|s| s["spec"]["type"] == "LoadBalancer")
+        .map(|s| SummaryRow::from(&cluster.diagnose(s)))
+        .collect();
+    rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(rows)
+}
+
+/// `doctor --all`.
+pub async fn run_all(
+    conn: &Connection,
+    namespace: Option<String>,
+    agent_ns: &str,
+    format: OutputFormat,
+) -> anyhow::Result<(String, Exit)> {
+    let rows = summarize_all(conn, namespace, agent_ns).await?;
+    let doc = SummaryDoc {
+        api_version: render::API_VERSION,
+        kind: "DoctorSummary",
+        context: &conn.context,
+        items: &rows,
+    };
+    let text = match format {
+        OutputFormat::Table => render::summary_table(&rows, false, render::colors_on()),
+        OutputFormat::Wide => render::summary_table(&rows, true, render::colors_on()),
+        OutputFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
+        OutputFormat::Yaml => to_yaml(&doc)?,
+    };
+    let fail = rows.iter().any(|r| r.result == Verdict::Fail);
+    Ok((text, if fail { Exit::Problem } else { Exit::Ok }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = |s| parse_target(s, "dflt").map_err(|e| e.message);
+        assert_eq!(t("svc/web").unwrap(), ("dflt".into(), "web".into()));
+        assert_eq!(t("service/web").unwrap(), ("dflt".into(), "web".into()));
+        assert_eq!(t("web").unwrap(), ("dflt".into(), "web".into()));
+        assert_eq!(t("demo/web").unwrap(), ("demo".into(), "web".into()));
+        assert!(t("a/b/c/d").is_err());
+        assert!(t("svc/").is_err());
+    }
+}

@@ -1,0 +1,858 @@
+//! The ladder as a pure function of a [`Snapshot`]: no client, no clock, no sockets.
+//!
+//! [`Cluster::new`] does the per-cluster work once (pool parsing, conflict settling, capacity,
+//! who holds which IP, policy compilation) so that `doctor --all` over thousands of Services
+//! costs one evaluation per Service, not one cluster scan per Service.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::snapshot::{
+    arr, at, conditions, name_of, namespace_of, newest, parse_time, str_at, str_map, Condition,
+    Snapshot,
+};
+use super::{Finding, Report, Verdict};
+use crate::ipam::block::{parse_blocks, AllowFirstLast, BlockRange, BlockSpec};
+use crate::ipam::engine::{
+    requested_ips, sharing_cross_namespace, EngineConfig, IpFamilyPolicy, PortView, RequestedIps,
+    ServiceView, TrafficPolicy,
+};
+use crate::ipam::pool::{PoolCounts, PoolSpec, PoolStore};
+use crate::ipam::Family;
+use crate::model::names as n;
+use crate::model::selector::{service_labels_with_meta, CompiledSelector, LabelSelector};
+
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// `cilium-config` with Cilium's defaults for absent keys.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub data: BTreeMap<String, String>,
+    pub present: bool,
+}
+
+impl Config {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.data.get(key).map(String::as_str)
+    }
+    pub fn bool(&self, key: &str, default: bool) -> bool {
+        match self.get(key).map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            _ => default,
+        }
+    }
+    pub fn string(&self, key: &str, default: &str) -> String {
+        self.get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    }
+    /// `key: "value"`, or `key unset (default value)` so the user sees where a value came from.
+    pub fn describe(&self, key: &str, default: &str) -> String {
+        match self.get(key) {
+            Some(v) => format!("{key}: {v:?}"),
+            None if self.present => format!("{key} unset (default {default:?})"),
+            None => format!(
+                "no {} ConfigMap (default {key}: {default:?})",
+                n::CILIUM_CONFIG_MAP
+            ),
+        }
+    }
+}
+
+/// Which engine serves LoadBalancer IPs here, so prerequisites are judged for that engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Cilium,
+    Lbctl,
+    None,
+}
+
+/// A pool as read, valid or not.
+#[derive(Clone, Debug)]
+pub struct PoolInfo {
+    pub name: String,
+    pub creation: i64,
+    pub selector_text: String,
+    /// `Err` holds why the selector is unusable (decode or validation error).
+    pub selector: Result<CompiledSelector, String>,
+    pub has_selector: bool,
+    pub match_labels: BTreeMap<String, String>,
+    pub blocks: Vec<BlockSpec>,
+    pub allow_first_last: Option<AllowFirstLast>,
+    pub disabled: bool,
+    /// Block validation errors: Cilium retries such a pool silently and never loads it.
+    pub errors: Vec<String>,
+    pub ranges: Vec<BlockRange>,
+    /// Newest `PoolConflict` condition of either generation.
+    pub status_conflict: Option<Condition>,
+    pub status_available: Option<String>,
+    /// Recomputed by lbctl (`settleConflicts`).
+    pub conflict: Option<String>,
+    pub counts: Option<PoolCounts>,
+}
+
+impl PoolInfo {
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.selector.as_ref().is_ok_and(|s| s.matches(labels))
+    }
+    pub fn conflicting(&self) -> Option<String> {
+        self.conflict.clone().or_else(|| {
+            self.status_conflict
+                .as_ref()
+                .filter(|c| c.status == "True")
+                .map(|c| c.message.clone())
+        })
+    }
+    pub fn usable(&self) -> bool {
+        self.errors.is_empty() && !self.disabled && self.conflicting().is_none()
+    }
+    pub fn range_text(&self) -> String {
+        self.ranges
+            .iter()
+            .map(|r| format!("{} - {}", r.from, r.to))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An L2 announcement policy as read.
+#[derive(Clone, Debug)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub service_selector: Result<CompiledSelector, String>,
+    pub service_selector_text: String,
+    pub service_match_labels: BTreeMap<String, String>,
+    pub node_selector: Result<CompiledSelector, String>,
+    pub node_selector_text: String,
+    pub load_balancer_ips: bool,
+    pub external_ips: bool,
+    pub interfaces: Vec<String>,
+    pub regex_errors: Vec<String>,
+    pub unanchored: Vec<String>,
+    /// `bad-*` conditions with status True.
+    pub bad: Vec<Condition>,
+}
+
+/// A node as the policies' nodeSelector sees it.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// "CiliumNode" when its labels were used, else "Node".
+    pub labels_from: &'static str,
+    /// `None` when only a CiliumNode exists.
+    pub ready: Option<bool>,
+    pub is_node: bool,
+}
+
+/// Whether the agent's service account may use leases.
+#[derive(Clone, Debug, Default)]
+pub struct LeaseRbac {
+    pub roles: Vec<String>,
+    pub verbs: BTreeSet<String>,
+    pub missing: Vec<&'static str>,
+}
+
+/// A lease as read.
+#[derive(Clone, Debug)]
+pub struct LeaseInfo {
+    pub name: String,
+    pub holder: String,
+    pub renew: Option<i64>,
+    pub duration: Option<i64>,
+    pub transitions: i64,
+}
+
+impl LeaseInfo {
+    fn from(v: &Value) -> LeaseInfo {
+        LeaseInfo {
+            name: name_of(v).to_owned(),
+            holder: str_at(v, &["spec", "holderIdentity"])
+                .unwrap_or_default()
+                .to_owned(),
+            renew: str_at(v, &["spec", "renewTime"]).and_then(parse_time),
+            duration: at(v, &["spec", "leaseDurationSeconds"]).and_then(Value::as_i64),
+            transitions: at(v, &["spec", "leaseTransitions"])
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+        }
+    }
+    pub fn age(&self, now: i64) -> Option<i64> {
+        self.renew.map(|r| now - r)
+    }
+    pub fn expired(&self, now: i64) -> bool {
+        match (self.age(now), self.duration) {
+            (Some(age), Some(d)) => age > d,
+            (None, _) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Everything derived from the snapshot once.
+pub struct Cluster<'a> {
+    pub snap: &'a Snapshot,
+    pub config: Config,
+    pub engine: Engine,
+    pub engine_cfg: EngineConfig,
+    pub pools: Vec<PoolInfo>,
+    pub policies: Vec<PolicyInfo>,
+    pub nodes: Vec<NodeInfo>,
+    pub leases: HashMap<String, LeaseInfo>,
+    pub rbac: LeaseRbac,
+    /// Service index by IP in `status.loadBalancer.ingress`.
+    pub(crate) holders: HashMap<IpAddr, Vec<usize>>,
+    pub(crate) services: HashMap<(String, String), usize>,
+    /// Ready endpoint nodes per (namespace, service).
+    pub(crate) endpoints: HashMap<(String, String), BTreeSet<String>>,
+    pub(crate) lease_stats: std::sync::OnceLock<(usize, usize)>,
+}
+
+/// A label selector from raw JSON: `Ok(None)` when absent.
+fn selector_from(
+    v: Option<&Value>,
+) -> (
+    Result<CompiledSelector, String>,
+    String,
+    BTreeMap<String, String>,
+    bool,
+) {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return (
+            CompiledSelector::compile(None).map_err(|e| e.to_string()),
+            "(none: selects everything)".into(),
+            BTreeMap::new(),
+            false,
+        );
+    };
+    let text = compact_selector(v);
+    match serde_json::from_value::<LabelSelector>(v.clone()) {
+        Ok(sel) => {
+            let ml = sel.match_labels.clone().unwrap_or_default();
+            (
+                CompiledSelector::compile(Some(&sel)).map_err(|e| e.to_string()),
+                text,
+                ml,
+                true,
+            )
+        }
+        Err(e) => (
+            Err(format!("cannot read selector: {e}")),
+            text,
+            BTreeMap::new(),
+            true,
+        ),
+    }
+}
+
+/// `{matchLabels: {a: b}}` on one line, for tables.
+pub fn compact_selector(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub(crate) fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "{}".into();
+    }
+    let inner = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{{{inner}}}")
+}
+
+fn block_spec(v: &Value, index: usize, field: &str, errors: &mut Vec<String>) -> Option<BlockSpec> {
+    let Some(obj) = v.as_object() else {
+        errors.push(format!("spec.{field}[{index}]: not an object: {v}"));
+        return None;
+    };
+    let mut get = |k: &str| match obj.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            errors.push(format!("spec.{field}[{index}].{k}: not a string: {other}"));
+            None
+        }
+    };
+    Some(BlockSpec {
+        cidr: get("cidr"),
+        start: get("start"),
+        stop: get("stop"),
+    })
+}
+
+fn pool_info(v: &Value) -> PoolInfo {
+    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
+    let (selector, selector_text, match_labels, has_selector) =
+        selector_from(spec.get("serviceSelector"));
+    let mut errors = Vec::new();
+    let mut blocks = Vec::new();
+    for field in ["blocks", "cidrs"] {
+        for (i, b) in arr(&spec, &[field]).iter().enumerate() {
+            if let Some(b) = block_spec(b, i, field, &mut errors) {
+                blocks.push(b);
+            }
+        }
+    }
+    let allow = match spec.get("allowFirstLastIPs") {
+        Some(Value::String(s)) if s == n::ALLOW_FIRST_LAST_NO => Some(AllowFirstLast::No),
+        Some(Value::String(s)) if s == n::ALLOW_FIRST_LAST_YES => Some(AllowFirstLast::Yes),
+        None | Some(Value::Null) => None,
+        Some(other) => {
+            errors.push(format!(
+                "spec.allowFirstLastIPs: {other} is neither \"Yes\" nor \"No\""
+            ));
+            None
+        }
+    };
+    let ranges = if errors.is_empty() {
+        match parse_blocks(&blocks) {
+            Ok(r) => r,
+            Err(errs) => {
+                errors.extend(errs.iter().map(ToString::to_string));
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let conflict_types = [n::POOL_CONFLICT, n::POOL_CONFLICT_LEGACY];
+    let avail_types = [n::POOL_IPS_AVAILABLE, n::POOL_IPS_AVAILABLE_LEGACY];
+    PoolInfo {
+        name: name_of(v).to_owned(),
+        creation: str_at(v, &["metadata", "creationTimestamp"])
+            .and_then(parse_time)
+            .unwrap_or(0),
+        selector,
+        selector_text,
+        has_selector,
+        match_labels,
+        blocks,
+        allow_first_last: allow,
+        disabled: spec
+            .get("disabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        errors,
+        ranges,
+        status_conflict: newest(&conditions(v, &conflict_types)).cloned(),
+        status_available: newest(&conditions(v, &avail_types)).map(|c| c.message.clone()),
+        conflict: None,
+        counts: None,
+    }
+}
+
+fn policy_info(v: &Value) -> PolicyInfo {
+    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
+    let (service_selector, service_selector_text, service_match_labels, _) =
+        selector_from(spec.get("serviceSelector"));
+    let (node_selector, node_selector_text, _, _) = selector_from(spec.get("nodeSelector"));
+    let interfaces: Vec<String> = arr(&spec, &["interfaces"])
+        .iter()
+        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+        .collect();
+    let mut regex_errors = Vec::new();
+    let mut unanchored = Vec::new();
+    for re in &interfaces {
+        // Go's regexp is RE2; the regex crate accepts the same syntax for what interface
+        // patterns use, and rejects what RE2 rejects (backreferences, lookaround).
+        match regex::Regex::new(re) {
+            Err(e) => regex_errors.push(format!("{re:?}: {e}")),
+            Ok(_) if !(re.starts_with('^') && re.ends_with('$')) => unanchored.push(re.clone()),
+            Ok(_) => {}
+        }
+    }
+    let bad = conditions(v, n::POLICY_BAD_CONDITIONS)
+        .into_iter()
+        .filter(|c| c.status == "True")
+        .collect();
+    PolicyInfo {
+        name: name_of(v).to_owned(),
+        service_selector,
+        service_selector_text,
+        service_match_labels,
+        node_selector,
+        node_selector_text,
+        load_balancer_ips: spec
+            .get("loadBalancerIPs")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        external_ips: spec
+            .get("externalIPs")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        interfaces,
+        regex_errors,
+        unanchored,
+        bad,
+    }
+}
+
+fn node_ready(v: &Value) -> Option<bool> {
+    arr(v, &["status", "conditions"])
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        .map(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+}
+
+fn lease_rbac(snap: &Snapshot) -> LeaseRbac {
+    let sa_ns = snap.agent_namespace.as_str();
+    let mut roles = Vec::new();
+    for b in &snap.cluster_role_bindings {
+        let bound = arr(b, &["subjects"]).iter().any(|s| {
+            str_at(s, &["kind"]) == Some("ServiceAccount")
+                && str_at(s, &["name"]) == Some(n::AGENT_SERVICE_ACCOUNT)
+                && str_at(s, &["namespace"]) == Some(sa_ns)
+        });
+        if bound && str_at(b, &["roleRef", "kind"]) == Some("ClusterRole") {
+            if let Some(r) = str_at(b, &["roleRef", "name"]) {
+                roles.push(r.to_owned());
+            }
+        }
+    }
+    let mut verbs = BTreeSet::new();
+    for r in snap
+        .cluster_roles
+        .iter()
+        .filter(|r| roles.iter().any(|n| n == name_of(r)))
+    {
+        for rule in arr(r, &["rules"]) {
+            let has = |field: &str, want: &str| {
+                arr(rule, &[field])
+                    .iter()
+                    .any(|v| v.as_str() == Some(want) || v.as_str() == Some("*"))
+            };
+            if has("apiGroups", n::LEASE_API_GROUP) && has("resources", n::LEASE_RESOURCE) {
+                verbs.extend(
+                    arr(rule, &["verbs"])
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    let missing = n::LEASE_RBAC_VERBS
+        .iter()
+        .copied()
+        .filter(|v| !verbs.contains(*v) && !verbs.contains("*"))
+        .collect();
+    LeaseRbac {
+        roles,
+        verbs,
+        missing,
+    }
+}
+
+/// The Service as LB-IPAM sees it, plus what doctor needs beyond that.
+pub struct SvcFacts<'v> {
+    pub raw: &'v Value,
+    pub view: ServiceView,
+    pub labels: BTreeMap<String, String>,
+    pub requested: RequestedIps,
+    pub spec_lb_ip: Option<String>,
+    /// Which annotation key carried the requested IPs (primary or legacy alias).
+    pub ips_key: Option<&'static str>,
+    pub sharing_key_name: Option<&'static str>,
+    pub external_ips: Vec<String>,
+    /// `-n NS svc/NAME`, for fixes.
+    pub kref: String,
+}
+
+pub fn service_facts(v: &Value) -> SvcFacts<'_> {
+    let namespace = namespace_of(v).to_owned();
+    let name = name_of(v).to_owned();
+    let labels_raw = str_map(v, &["metadata", "labels"]);
+    let ann = str_map(v, &["metadata", "annotations"]);
+    let pick = |primary: &'static str, legacy: &'static str| {
+        if ann.contains_key(primary) {
+            Some(primary)
+        } else if ann.contains_key(legacy) {
+            Some(legacy)
+        } else {
+            None
+        }
+    };
+    let ips_key = pick(n::ANNOTATION_IPS, n::ANNOTATION_IPS_LEGACY);
+    let sharing_key_name = pick(n::ANNOTATION_SHARING_KEY, n::ANNOTATION_SHARING_KEY_LEGACY);
+    let cross_key = pick(
+        n::ANNOTATION_SHARING_CROSS_NS,
+        n::ANNOTATION_SHARING_CROSS_NS_LEGACY,
+    );
+    let spec_lb_ip = str_at(v, &["spec", "loadBalancerIP"])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let requested = requested_ips(
+        spec_lb_ip.as_deref(),
+        ips_key.and_then(|k| ann.get(k)).map(String::as_str),
+    );
+    let ingress_ips: Vec<IpAddr> = arr(v, &["status", "loadBalancer", "ingress"])
+        .iter()
+        .filter_map(|i| i.get("ip").and_then(Value::as_str))
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let ports = arr(v, &["spec", "ports"])
+        .iter()
+        .filter_map(|p| {
+            Some(PortView {
+                port: u16::try_from(p.get("port")?.as_u64()?).ok()?,
+                protocol: p
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("TCP")
+                    .to_owned(),
+            })
+        })
+        .collect();
+    let view = ServiceView {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        labels: labels_raw.clone(),
+        is_load_balancer: str_at(v, &["spec", "type"]) == Some("LoadBalancer"),
+        load_balancer_class: str_at(v, &["spec", "loadBalancerClass"]).map(str::to_owned),
+        ip_family_policy: match str_at(v, &["spec", "ipFamilyPolicy"]) {
+            Some("SingleStack") => Some(IpFamilyPolicy::SingleStack),
+            Some("PreferDualStack") => Some(IpFamilyPolicy::PreferDualStack),
+            Some("RequireDualStack") => Some(IpFamilyPolicy::RequireDualStack),
+            _ => None,
+        },
+        ip_families: arr(v, &["spec", "ipFamilies"])
+            .iter()
+            .filter_map(|f| match f.as_str() {
+                Some("IPv4") => Some(Family::V4),
+                Some("IPv6") => Some(Family::V6),
+                _ => None,
+            })
+            .collect(),
+        requested_ips: requested.ips.clone(),
+        sharing_key: sharing_key_name
+            .and_then(|k| ann.get(k))
+            .cloned()
+            .unwrap_or_default(),
+        sharing_cross_namespace: sharing_cross_namespace(
+            cross_key.and_then(|k| ann.get(k)).map(String::as_str),
+        ),
+        ports,
+        external_traffic_policy: if str_at(v, &["spec", "externalTrafficPolicy"]) == Some("Local") {
+            TrafficPolicy::Local
+        } else {
+            TrafficPolicy::Cluster
+        },
+        selector: str_map(v, &["spec", "selector"]),
+        ingress_ips,
+    };
+    let labels = service_labels_with_meta(Some(&labels_raw), &namespace, &name);
+    SvcFacts {
+        raw: v,
+        labels,
+        requested,
+        spec_lb_ip,
+        ips_key,
+        sharing_key_name,
+        external_ips: arr(v, &["spec", "externalIPs"])
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        kref: format!("-n {namespace} svc/{name}"),
+        view,
+    }
+}
+
+impl<'a> Cluster<'a> {
+    pub fn new(snap: &'a Snapshot) -> Cluster<'a> {
+        let config = Config {
+            data: snap.cilium_config.clone().unwrap_or_default(),
+            present: snap.cilium_config.is_some(),
+        };
+        let engine = if config.present {
+            Engine::Cilium
+        } else if snap
+            .leases
+            .iter()
+            .any(|l| name_of(l) == n::LBCTL_IPAM_LEASE)
+        {
+            Engine::Lbctl
+        } else {
+            Engine::None
+        };
+        let engine_cfg = EngineConfig {
+            ipv4: config.bool(n::CFG_ENABLE_IPV4, n::CFG_ENABLE_IPV4_DEFAULT),
+            ipv6: config.bool(n::CFG_ENABLE_IPV6, n::CFG_ENABLE_IPV6_DEFAULT),
+            default_lbipam: config.string(
+                n::CFG_DEFAULT_LB_SERVICE_IPAM,
+                n::CFG_DEFAULT_LB_SERVICE_IPAM_DEFAULT,
+            ) == n::DEFAULT_LB_SERVICE_IPAM_LBIPAM,
+            classes: EngineConfig::classes_for(
+                config.bool(
+                    n::CFG_ENABLE_BGP_CONTROL_PLANE,
+                    n::CFG_ENABLE_BGP_CONTROL_PLANE_DEFAULT,
+                ),
+                config.bool(
+                    n::CFG_ENABLE_L2_ANNOUNCEMENTS,
+                    n::CFG_ENABLE_L2_ANNOUNCEMENTS_DEFAULT,
+                ),
+            ),
+            ..EngineConfig::default()
+        };
+
+        let mut services = HashMap::with_capacity(snap.services.len());
+        let mut holders: HashMap<IpAddr, Vec<usize>> = HashMap::new();
+        for (i, s) in snap.services.iter().enumerate() {
+            services.insert((namespace_of(s).to_owned(), name_of(s).to_owned()), i);
+            for ip in arr(s, &["status", "loadBalancer", "ingress"])
+                .iter()
+                .filter_map(|i| i.get("ip").and_then(Value::as_str))
+                .filter_map(|s| s.parse::<IpAddr>().ok())
+            {
+                let h = holders.entry(ip).or_default();
+                if !h.contains(&i) {
+                    h.push(i);
+                }
+            }
+        }
+
+        // Pools: valid ones go through the same store the engine uses, so conflicts and counts
+        // are Cilium's, recomputed here rather than trusted from (possibly stale) status.
+        let mut pools: Vec<PoolInfo> = snap.pools.iter().flatten().map(pool_info).collect();
+        let mut store: PoolStore<String> = PoolStore::new();
+        for p in pools.iter().filter(|p| p.errors.is_empty()) {
+            let _ = store.upsert(PoolSpec {
+                name: p.name.clone(),
+                creation: p.creation,
+                blocks: p.blocks.clone(),
+                allow_first_last: p.allow_first_last,
+                disabled: p.disabled,
+            });
+        }
+        store.settle_conflicts();
+        let mut ips: Vec<(&IpAddr, &Vec<usize>)> = holders.iter().collect();
+        ips.sort();
+        for (ip, owners) in ips {
+            let owner = owners
+                .first()
+                .map(|i| {
+                    let s = &snap.services[*i];
+                    format!("{}/{}", namespace_of(s), name_of(s))
+                })
+                .unwrap_or_default();
+            let names: Vec<String> = store.iter().map(|p| p.name().to_owned()).collect();
+            for name in names {
+                if let Some(pool) = store.get_mut(&name) {
+                    if let Some(r) = pool.range_of(*ip) {
+                        let _ = pool.ranges_mut()[r].alloc(*ip, owner.clone());
+                        break;
+                    }
+                }
+            }
+        }
+        for p in &mut pools {
+            if let Some(sp) = store.get(&p.name) {
+                p.conflict = sp.conflict().map(|c| c.message());
+                p.counts = Some(sp.counts());
+            }
+        }
+
+        let policies = snap.policies.iter().flatten().map(policy_info).collect();
+
+        let cilium_labels: HashMap<&str, BTreeMap<String, String>> = snap
+            .cilium_nodes
+            .iter()
+            .flatten()
+            .map(|c| (name_of(c), str_map(c, &["metadata", "labels"])))
+            .collect();
+        let mut nodes: Vec<NodeInfo> = snap
+            .nodes
+            .iter()
+            .map(|nd| {
+                let name = name_of(nd);
+                let (labels, labels_from) = match cilium_labels.get(name) {
+                    Some(l) => (l.clone(), "CiliumNode"),
+                    None => (str_map(nd, &["metadata", "labels"]), "Node"),
+                };
+                NodeInfo {
+                    name: name.to_owned(),
+                    labels,
+                    labels_from,
+                    ready: node_ready(nd),
+                    is_node: true,
+                }
+            })
+            .collect();
+        for (name, labels) in &cilium_labels {
+            if !nodes.iter().any(|nd| nd.name == *name) {
+                nodes.push(NodeInfo {
+                    name: (*name).to_owned(),
+                    labels: labels.clone(),
+                    labels_from: "CiliumNode",
+                    ready: None,
+                    is_node: false,
+                });
+            }
+        }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let leases = snap
+            .leases
+            .iter()
+            .map(|l| (name_of(l).to_owned(), LeaseInfo::from(l)))
+            .collect();
+
+        let mut endpoints: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+        for es in &snap.endpoint_slices {
+            let Some(svc) = str_at(es, &["metadata", "labels", SERVICE_NAME_LABEL]) else {
+                continue;
+            };
+            let set = endpoints
+                .entry((namespace_of(es).to_owned(), svc.to_owned()))
+                .or_default();
+            for ep in arr(es, &["endpoints"]) {
+                let ready = at(ep, &["conditions", "ready"])
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if let (true, Some(node)) = (ready, str_at(ep, &["nodeName"])) {
+                    set.insert(node.to_owned());
+                }
+            }
+        }
+
+        Cluster {
+            snap,
+            rbac: lease_rbac(snap),
+            config,
+            engine,
+            engine_cfg,
+            pools,
+            policies,
+            nodes,
+            leases,
+            holders,
+            services,
+            endpoints,
+            lease_stats: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Other Services holding `ip` in their ingress.
+    pub(crate) fn holders_of(&self, ip: IpAddr, me: &SvcFacts<'_>) -> Vec<&'a Value> {
+        self.holders
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.snap.services[*i])
+            .filter(|s| !(namespace_of(s) == me.view.namespace && name_of(s) == me.view.name))
+            .collect()
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&'a Value> {
+        self.services
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|i| &self.snap.services[*i])
+    }
+
+    /// Ready endpoint nodes of a Service.
+    pub fn endpoint_nodes(&self, namespace: &str, name: &str) -> Option<&BTreeSet<String>> {
+        self.endpoints.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// The pool (and range) holding `ip`, valid pools only.
+    pub(crate) fn pool_of_ip(&self, ip: IpAddr) -> Option<(&PoolInfo, &BlockRange)> {
+        self.pools
+            .iter()
+            .find_map(|p| p.ranges.iter().find(|r| contains(r, ip)).map(|r| (p, r)))
+    }
+
+    /// Report for a Service that does not exist.
+    pub fn missing_service(namespace: &str, name: &str) -> Report {
+        Report {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            external_ips: Vec::new(),
+            findings: vec![Finding::new(0, "service", Verdict::Fail)
+                .observed(format!("Service {namespace}/{name} not found"))
+                .expected("an existing Service of type LoadBalancer")
+                .fix(format!(
+                    "kubectl get svc -A --field-selector metadata.name={name}   # which namespace is it in? then: lbctl doctor -n <NS> svc/{name}"
+                ))],
+        }
+    }
+
+    /// Walks the ladder for one Service.
+    pub fn diagnose(&self, svc: &Value) -> Report {
+        let f = service_facts(svc);
+        let mut out = Vec::new();
+        let go_on = self.rung0(&f, &mut out);
+        if go_on.is_none() {
+            let why = out
+                .iter()
+                .find(|x| x.verdict == Verdict::Fail)
+                .map(|x| format!("rung 0 check {} fails", x.check))
+                .unwrap_or_default();
+            for (rung, check) in [
+                (1, "condition"),
+                (2, "pools"),
+                (3, "l2-policy"),
+                (4, "arp-probe"),
+                (5, "lease"),
+            ] {
+                out.push(
+                    Finding::new(rung, check, Verdict::Skip)
+                        .observed(format!("not checked: {why}")),
+                );
+            }
+        } else {
+            let responsible = go_on == Some(true);
+            let pool_findings = self.rung2(&f);
+            self.rung1(&f, responsible, &pool_findings, &mut out);
+            out.extend(pool_findings);
+            self.rung3_to_5(&f, &mut out);
+        }
+        Report {
+            namespace: f.view.namespace.clone(),
+            name: f.view.name.clone(),
+            external_ips: f.view.ingress_ips.iter().map(ToString::to_string).collect(),
+            findings: out,
+        }
+    }
+}
+
+pub(crate) fn contains(r: &BlockRange, ip: IpAddr) -> bool {
+    match (r.from, r.to, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
+        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
+        _ => false,
+    }
+}
+
+pub(crate) fn yaml_list(items: &[&str]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+/// A sample block on the nodes' subnet for "create a pool" fixes: the top of the nodes' /24,
+/// which users must still check is free.
+pub(crate) fn sample_block(cluster: &Cluster<'_>) -> (String, String) {
+    let ip = cluster
+        .snap
+        .nodes
+        .iter()
+        .flat_map(|nd| arr(nd, &["status", "addresses"]))
+        .filter(|a| str_at(a, &["type"]) == Some("InternalIP"))
+        .filter_map(|a| str_at(a, &["address"]))
+        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok());
+    match ip {
+        Some(ip) => {
+            let o = ip.octets();
+            (
+                format!("{}.{}.{}.240", o[0], o[1], o[2]),
+                format!("{}.{}.{}.250", o[0], o[1], o[2]),
+            )
+        }
+        None => ("192.0.2.240".into(), "192.0.2.250".into()),
+    }
+}

@@ -1,0 +1,279 @@
+//! Human and machine output of doctor. The JSON/YAML schema is documented in
+//! `docs/doctor-json.md`; change both together.
+
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+use owo_colors::{OwoColorize, Stream};
+use serde::Serialize;
+
+use super::{first_line, rung_name, Finding, Report, Verdict};
+
+/// Schema version of `-o json|yaml`.
+pub const API_VERSION: &str = "lbctl.io/v1";
+
+/// Whether colour is on, as decided by `--color`/`NO_COLOR` through owo-colors' override.
+pub fn colors_on() -> bool {
+    format!("{}", "x".if_supports_color(Stream::Stdout, |t| t.red())).contains('\u{1b}')
+}
+
+fn mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✔ pass",
+        Verdict::Warn => "! warn",
+        Verdict::Fail => "✘ fail",
+        Verdict::Skip => "- skip",
+    }
+}
+
+fn color(v: Verdict) -> Color {
+    match v {
+        Verdict::Pass => Color::Green,
+        Verdict::Warn => Color::Yellow,
+        Verdict::Fail => Color::Red,
+        Verdict::Skip => Color::DarkGrey,
+    }
+}
+
+fn table(colors: bool) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if colors {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t
+}
+
+/// The ladder as a table, the fixes of every non-passing check, and the summary line.
+pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
+    let mut t = table(colors);
+    let mut header = vec!["RUNG", "CHECK", "VERDICT", "OBSERVED"];
+    if wide {
+        header.push("EXPECTED");
+    }
+    t.set_header(header);
+    let first = report.first_failure().map(|f| (f.rung, f.check.clone()));
+    for f in &report.findings {
+        let is_first = first.as_ref() == Some(&(f.rung, f.check.clone()));
+        let rung = format!(
+            "{}{} {}",
+            if is_first { "▶ " } else { "" },
+            f.rung,
+            rung_name(f.rung)
+        );
+        let mut rung_cell = Cell::new(rung);
+        let mut check_cell = Cell::new(&f.check);
+        if is_first {
+            rung_cell = rung_cell.add_attribute(Attribute::Bold).fg(Color::Red);
+            check_cell = check_cell.add_attribute(Attribute::Bold);
+        }
+        let mut row = vec![
+            rung_cell,
+            check_cell,
+            Cell::new(mark(f.verdict)).fg(color(f.verdict)),
+            Cell::new(&f.observed),
+        ];
+        if wide {
+            row.push(Cell::new(&f.expected));
+        }
+        t.add_row(row);
+    }
+    let mut out = format!("{t}\n");
+    let todo: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            matches!(f.verdict, Verdict::Fail | Verdict::Warn | Verdict::Skip) && !f.fix.is_empty()
+        })
+        .collect();
+    for f in todo {
+        let title = format!("{} rung {} {}:", mark(f.verdict), f.rung, f.check);
+        let title = match f.verdict {
+            Verdict::Fail => format!("{}", title.if_supports_color(Stream::Stdout, |t| t.red())),
+            Verdict::Warn => format!(
+                "{}",
+                title.if_supports_color(Stream::Stdout, |t| t.yellow())
+            ),
+            _ => title,
+        };
+        out.push_str(&format!("\n{title}\n"));
+        if !f.expected.is_empty() && !wide {
+            out.push_str(&format!(
+                "  expected: {}\n",
+                indent(&f.expected, "            ")
+            ));
+        }
+        out.push_str(&format!("  fix:\n    {}\n", indent(&f.fix, "    ")));
+    }
+    let summary = report.summary();
+    let summary = match report.result() {
+        Verdict::Fail => format!("{}", summary.if_supports_color(Stream::Stdout, |t| t.red())),
+        Verdict::Warn => format!(
+            "{}",
+            summary.if_supports_color(Stream::Stdout, |t| t.yellow())
+        ),
+        _ => format!(
+            "{}",
+            summary.if_supports_color(Stream::Stdout, |t| t.green())
+        ),
+    };
+    out.push_str(&format!("\n{summary}\n"));
+    out
+}
+
+fn indent(s: &str, pad: &str) -> String {
+    s.lines().collect::<Vec<_>>().join(&format!("\n{pad}"))
+}
+
+/// `-o json|yaml` for one Service.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportDoc<'a> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub context: &'a str,
+    pub service: ServiceRef<'a>,
+    pub external_ips: &'a [String],
+    pub result: Verdict,
+    pub first_failing_rung: Option<u8>,
+    pub first_failing_check: Option<&'a str>,
+    pub summary: String,
+    pub findings: Vec<FindingDoc<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct ServiceRef<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingDoc<'a> {
+    pub rung: u8,
+    pub rung_name: &'static str,
+    pub check: &'a str,
+    pub verdict: Verdict,
+    pub observed: &'a str,
+    pub expected: &'a str,
+    pub fix: &'a str,
+}
+
+pub fn report_doc<'a>(report: &'a Report, context: &'a str) -> ReportDoc<'a> {
+    let first = report.first_failure();
+    ReportDoc {
+        api_version: API_VERSION,
+        kind: "DoctorReport",
+        context,
+        service: ServiceRef {
+            namespace: &report.namespace,
+            name: &report.name,
+        },
+        external_ips: &report.external_ips,
+        result: report.result(),
+        first_failing_rung: first.map(|f| f.rung),
+        first_failing_check: first.map(|f| f.check.as_str()),
+        summary: report.summary(),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| FindingDoc {
+                rung: f.rung,
+                rung_name: rung_name(f.rung),
+                check: &f.check,
+                verdict: f.verdict,
+                observed: &f.observed,
+                expected: &f.expected,
+                fix: &f.fix,
+            })
+            .collect(),
+    }
+}
+
+/// One row of `doctor --all`.
+#[derive(Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryRow {
+    pub namespace: String,
+    pub name: String,
+    pub external_ips: Vec<String>,
+    pub result: Verdict,
+    pub first_failing_rung: Option<u8>,
+    pub first_failing_check: Option<String>,
+    pub summary: String,
+}
+
+impl SummaryRow {
+    pub fn from(report: &Report) -> SummaryRow {
+        let first = report.first_failure();
+        SummaryRow {
+            namespace: report.namespace.clone(),
+            name: report.name.clone(),
+            external_ips: report.external_ips.clone(),
+            result: report.result(),
+            first_failing_rung: first.map(|f| f.rung),
+            first_failing_check: first.map(|f| f.check.clone()),
+            summary: first
+                .map(|f| first_line(&f.observed).to_owned())
+                .unwrap_or_else(|| report.summary()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryDoc<'a> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub context: &'a str,
+    pub items: &'a [SummaryRow],
+}
+
+/// `doctor --all` as a table.
+pub fn summary_table(rows: &[SummaryRow], wide: bool, colors: bool) -> String {
+    let mut t = table(colors);
+    let mut header = vec![
+        "NAMESPACE",
+        "NAME",
+        "EXTERNAL-IP",
+        "RESULT",
+        "FIRST FAILING RUNG",
+        "SUMMARY",
+    ];
+    if wide {
+        header.insert(5, "CHECK");
+    }
+    t.set_header(header);
+    for r in rows {
+        let ip = if r.external_ips.is_empty() {
+            "<pending>".to_owned()
+        } else {
+            r.external_ips.join(",")
+        };
+        let rung = r
+            .first_failing_rung
+            .map_or("-".to_owned(), |n| format!("{n} {}", rung_name(n)));
+        let mut row = vec![
+            Cell::new(&r.namespace),
+            Cell::new(&r.name),
+            Cell::new(ip),
+            Cell::new(mark(r.result)).fg(color(r.result)),
+            Cell::new(rung),
+            Cell::new(&r.summary),
+        ];
+        if wide {
+            row.insert(
+                5,
+                Cell::new(r.first_failing_check.as_deref().unwrap_or("-")),
+            );
+        }
+        t.add_row(row);
+    }
+    let fails = rows.iter().filter(|r| r.result == Verdict::Fail).count();
+    format!(
+        "{t}\n{} LoadBalancer Service(s), {} failing\n",
+        rows.len(),
+        fails
+    )
+}

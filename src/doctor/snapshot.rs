@@ -1,0 +1,219 @@
+//! What doctor knows about the cluster: raw objects as the API server returned them.
+//!
+//! Objects stay `serde_json::Value` so that a malformed object (a block with a number where a
+//! string belongs, an unknown selector operator) becomes a finding instead of a decode error.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Everything the ladder reads. `None` means "not served" (CRD missing) or "not fetched".
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The clock the lease checks compare against (kept here so evaluation stays pure).
+    pub now: i64,
+    /// Namespace of the Cilium agent (where `cilium-config` and the L2 leases live).
+    pub agent_namespace: String,
+    /// Services: for one Service every LoadBalancer Service of the cluster (sharing and
+    /// capacity need them); for `--all` the listed ones.
+    pub services: Vec<Value>,
+    /// `cilium-config` data, if the ConfigMap exists.
+    pub cilium_config: Option<BTreeMap<String, String>>,
+    /// Pools and the API version they were served as; `None`: the CRD is not installed.
+    pub pools: Option<Vec<Value>>,
+    pub pool_version: Option<String>,
+    /// L2 policies; `None`: the CRD is not installed.
+    pub policies: Option<Vec<Value>>,
+    pub nodes: Vec<Value>,
+    /// CiliumNodes; `None`: the CRD is not installed.
+    pub cilium_nodes: Option<Vec<Value>>,
+    /// Leases in the agent namespace.
+    pub leases: Vec<Value>,
+    pub cluster_roles: Vec<Value>,
+    pub cluster_role_bindings: Vec<Value>,
+    /// EndpointSlices of the Service(s) under examination.
+    pub endpoint_slices: Vec<Value>,
+    /// Pods in the agent namespace (which engine runs, other LB controllers); `None` when not
+    /// fetched (one-Service doctor keeps within its request budget without them).
+    pub pods: Option<Vec<Value>>,
+    /// Rung 4's plug point: the outcome of an ARP/NDP probe run by the caller, if any.
+    pub probe: Option<ProbeOutcome>,
+}
+
+/// What an ARP/NDP probe for the VIP saw (filled by the probe engine once it is wired in).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub vip: String,
+    /// Why the probe could not run (not on the VIP's segment, no CAP_NET_RAW, ...).
+    pub skipped: Option<String>,
+    pub responders: Vec<Responder>,
+    /// MAC of the lease holder's node, found by probing its InternalIP.
+    pub holder_mac: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Responder {
+    pub mac: String,
+    pub rtt_us: u64,
+}
+
+/// `v[a][b]...` as a string, if it is one.
+pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    at(v, path).and_then(Value::as_str)
+}
+
+/// `v[a][b]...`.
+pub fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, k| cur.get(*k))
+}
+
+/// `v[a][b]...` as an array (empty when missing or not an array).
+pub fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
+    at(v, path)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// A string map (labels, annotations, ConfigMap data); non-string values are skipped.
+pub fn str_map(v: &Value, path: &[&str]) -> BTreeMap<String, String> {
+    at(v, path)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn name_of(v: &Value) -> &str {
+    str_at(v, &["metadata", "name"]).unwrap_or_default()
+}
+
+pub fn namespace_of(v: &Value) -> &str {
+    str_at(v, &["metadata", "namespace"]).unwrap_or_default()
+}
+
+/// An RFC 3339 time as Unix seconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// A condition as read from any status, whichever generation wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition: Option<i64>,
+}
+
+/// Every condition of `obj` whose type is one of `types`, in list order.
+pub fn conditions(obj: &Value, types: &[&str]) -> Vec<Condition> {
+    arr(obj, &["status", "conditions"])
+        .iter()
+        .filter_map(|c| {
+            let t = c.get("type")?.as_str()?;
+            types.contains(&t).then(|| Condition {
+                type_: t.to_owned(),
+                status: c
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                reason: c
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                message: c
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                last_transition: c
+                    .get("lastTransitionTime")
+                    .and_then(Value::as_str)
+                    .and_then(parse_time),
+            })
+        })
+        .collect()
+}
+
+/// The newest entry by `lastTransitionTime` (legacy Cilium appended duplicates); on a tie the
+/// later entry in the list wins.
+pub fn newest(conds: &[Condition]) -> Option<&Condition> {
+    conds
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, c)| (c.last_transition.unwrap_or(i64::MIN), *i))
+        .map(|(_, c)| c)
+}
+
+/// A Go `time.Duration` string (`15s`, `1m30s`, `500ms`) in milliseconds.
+pub fn parse_go_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ns" => 1e-6,
+            "us" | "µs" => 1e-3,
+            "ms" => 1.0,
+            "s" => 1e3,
+            "m" => 60e3,
+            "h" => 3600e3,
+            _ => return None,
+        };
+        total += n * factor;
+        rest = &rest[unit_end..];
+    }
+    Some(total as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn newest_condition_wins_regardless_of_order() {
+        let svc = json!({"status": {"conditions": [
+            {"type": "io.cilium/lb-ipam-request-satisfied", "status": "True", "reason": "satisfied", "lastTransitionTime": "2024-05-01T00:00:00Z"},
+            {"type": "io.cilium/lb-ipam-request-satisfied", "status": "False", "reason": "no_pool", "lastTransitionTime": "2024-01-01T00:00:00Z"},
+            {"type": "other", "status": "False", "reason": "x", "lastTransitionTime": "2025-01-01T00:00:00Z"},
+        ]}});
+        let c = conditions(&svc, crate::model::names::SVC_SATISFIED_CONDITION_TYPES);
+        assert_eq!(c.len(), 2);
+        assert_eq!(newest(&c).unwrap().reason, "satisfied");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("15s"), Some(15_000));
+        assert_eq!(parse_go_duration("1m30s"), Some(90_000));
+        assert_eq!(parse_go_duration("500ms"), Some(500));
+        assert_eq!(parse_go_duration("abc"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+}

@@ -1,0 +1,558 @@
+//! `lbctl doctor` against every doctor scenario: first failing rung, the check, the fix naming
+//! the right object, read-only request logs, request budget, and exit codes.
+
+use lbctl::lab::{Fault, Lab, Scenario};
+use serde_json::Value;
+
+use crate::support::{lbctl, stderr, stdout};
+
+/// A lab with the scenario loaded; leases get a fresh renewTime (scenarios are static files)
+/// unless they carry `lab.lbctl.io/keep-renew-time`.
+struct Doc {
+    lab: Lab,
+    dir: tempfile::TempDir,
+}
+
+impl Doc {
+    fn new(name: &str) -> Doc {
+        let mut s = Scenario::load(name).expect("scenario loads");
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+            .to_string();
+        for o in &mut s.objects {
+            if o["kind"] == "Lease"
+                && o["metadata"]["annotations"]["lab.lbctl.io/keep-renew-time"].is_null()
+            {
+                o["spec"]["renewTime"] = Value::String(now.clone());
+            }
+        }
+        let lab = Lab::start("127.0.0.1:0".parse().unwrap(), &[s]).expect("lab starts");
+        let dir = tempfile::tempdir().unwrap();
+        lab.write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        Doc { lab, dir }
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        lbctl(Some(&self.dir.path().join("kubeconfig")), args)
+    }
+    fn doctor(&self) -> (Value, i32) {
+        self.lab.clear_requests();
+        let o = self.run(&["doctor", "-n", "demo", "svc/demo-web", "-o", "json"]);
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("json: {e}\n{}\n{}", stdout(&o), stderr(&o)));
+        let reqs = self.lab.requests();
+        assert!(reqs.iter().all(|r| !r.is_write()), "doctor wrote: {reqs:?}");
+        assert!(reqs.len() <= 12, "{} requests: {reqs:?}", reqs.len());
+        (v, o.status.code().unwrap_or(-1))
+    }
+}
+
+fn finding<'a>(v: &'a Value, check: &str) -> &'a Value {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == check)
+        .unwrap_or_else(|| panic!("no finding {check}: {v:#}"))
+}
+
+/// Asserts the first failing rung and check, and that the fix mentions every `names`.
+fn fails_at(scenario: &str, rung: u64, check: &str, names: &[&str]) -> Value {
+    let d = Doc::new(scenario);
+    let (v, code) = d.doctor();
+    assert_eq!(code, 1, "{scenario}: exit code; {v:#}");
+    assert_eq!(v["result"], "fail", "{scenario}");
+    assert_eq!(v["firstFailingRung"], rung, "{scenario}: {v:#}");
+    assert_eq!(v["firstFailingCheck"], check, "{scenario}: {v:#}");
+    let f = finding(&v, check);
+    let fix = f["fix"].as_str().unwrap();
+    for n in names {
+        assert!(
+            fix.contains(n),
+            "{scenario}: fix does not name {n:?}: {fix}"
+        );
+    }
+    v
+}
+
+fn passes(scenario: &str, warn: Option<&str>) -> Value {
+    let d = Doc::new(scenario);
+    let (v, code) = d.doctor();
+    assert_eq!(code, 0, "{scenario}: {v:#}");
+    assert!(v["firstFailingRung"].is_null(), "{scenario}: {v:#}");
+    match warn {
+        Some(check) => {
+            assert_eq!(v["result"], "warn", "{scenario}: {v:#}");
+            assert_eq!(finding(&v, check)["verdict"], "warn", "{scenario}");
+        }
+        None => assert_eq!(v["result"], "pass", "{scenario}: {v:#}"),
+    }
+    v
+}
+
+#[test]
+fn healthy_all_pass() {
+    let v = passes("doctor-healthy", None);
+    assert_eq!(v["externalIps"][0], "192.168.111.240");
+    assert_eq!(finding(&v, "arp-probe")["verdict"], "skip");
+    assert!(finding(&v, "arp-probe")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("lbctl arp-probe 192.168.111.240"));
+}
+
+#[test]
+fn old_cilium_serving_pools_as_v2alpha1() {
+    let v = passes("doctor-old-cilium-v2alpha1", None);
+    assert!(finding(&v, "cilium-crds")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("v2alpha1"));
+}
+
+#[test]
+fn no_pool() {
+    fails_at(
+        "doctor-no-pool",
+        2,
+        "pools-exist",
+        &["CiliumLoadBalancerIPPool", "demo"],
+    );
+}
+
+#[test]
+fn demo_scenario_fails_at_the_pool_rung() {
+    fails_at("demo", 2, "pools-exist", &["CiliumLoadBalancerIPPool"]);
+}
+
+#[test]
+fn pool_selector_mismatch_shows_meta_labels() {
+    let v = fails_at(
+        "doctor-pool-selector-mismatch",
+        2,
+        "pool-selection",
+        &["kubectl label -n demo svc/demo-web color=blue"],
+    );
+    let obs = finding(&v, "pool-selection")["observed"].as_str().unwrap();
+    assert!(obs.contains("io.kubernetes.service.name=demo-web"), "{obs}");
+    assert!(
+        obs.contains("io.kubernetes.service.namespace=demo"),
+        "{obs}"
+    );
+    assert_eq!(finding(&v, "condition")["verdict"], "warn");
+}
+
+#[test]
+fn ip_outside_every_pool() {
+    fails_at(
+        "doctor-ip-outside-pools",
+        1,
+        "requested-ips",
+        &["demo-pool", "lbipam.cilium.io/ips"],
+    );
+}
+
+#[test]
+fn ip_in_disabled_pool() {
+    fails_at(
+        "doctor-ip-in-disabled-pool",
+        1,
+        "requested-ips",
+        &["ippool demo-pool", "\"disabled\":false"],
+    );
+}
+
+#[test]
+fn ip_in_conflicting_pool() {
+    let v = fails_at(
+        "doctor-ip-in-conflicting-pool",
+        1,
+        "requested-ips",
+        &["ippool demo-pool-overlap"],
+    );
+    assert!(finding(&v, "requested-ips")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("conflicting"));
+}
+
+#[test]
+fn ip_first_or_last_of_cidr() {
+    fails_at(
+        "doctor-ip-first-last",
+        1,
+        "requested-ips",
+        &["ippool demo-pool", "allowFirstLastIPs"],
+    );
+}
+
+#[test]
+fn unparsable_requested_ip() {
+    fails_at(
+        "doctor-ip-unparsable",
+        1,
+        "requested-ips",
+        &["lbipam.cilium.io/ips=192.168.111.245"],
+    );
+}
+
+#[test]
+fn deprecated_load_balancer_ip_warns() {
+    passes(
+        "doctor-deprecated-loadbalancerip",
+        Some("deprecated-loadbalancerip"),
+    );
+}
+
+#[test]
+fn out_of_ips() {
+    fails_at("doctor-out-of-ips", 2, "capacity", &["ippool demo-pool"]);
+}
+
+#[test]
+fn ip_already_allocated_names_holder() {
+    let v = fails_at(
+        "doctor-ip-already-allocated",
+        1,
+        "ip-sharing",
+        &["svc/demo-web", "sharing-key"],
+    );
+    assert!(finding(&v, "ip-sharing")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("demo/demo-other"));
+}
+
+#[test]
+fn sharing_port_clash_names_rule_and_other() {
+    let v = fails_at("doctor-sharing-port-clash", 1, "ip-sharing", &["80/TCP"]);
+    let obs = finding(&v, "ip-sharing")["observed"].as_str().unwrap();
+    assert!(
+        obs.contains("demo/demo-other") && obs.contains("same port"),
+        "{obs}"
+    );
+}
+
+#[test]
+fn foreign_class() {
+    fails_at(
+        "doctor-foreign-class",
+        0,
+        "lb-class",
+        &["svc/demo-web", "replace --force"],
+    );
+}
+
+#[test]
+fn default_ipam_none() {
+    fails_at(
+        "doctor-default-ipam-none",
+        0,
+        "lb-class",
+        &["default-lb-service-ipam", "cilium-config"],
+    );
+}
+
+#[test]
+fn l2_announcements_off() {
+    fails_at(
+        "doctor-l2-disabled",
+        3,
+        "l2-announcements",
+        &["enable-l2-announcements", "rollout restart"],
+    );
+}
+
+#[test]
+fn kube_proxy_replacement_off() {
+    fails_at(
+        "doctor-kpr-off",
+        3,
+        "kube-proxy-replacement",
+        &["kubeProxyReplacement=true"],
+    );
+}
+
+#[test]
+fn lease_rbac_missing() {
+    fails_at(
+        "doctor-lease-rbac-missing",
+        3,
+        "lease-rbac",
+        &["clusterrole cilium", "coordination.k8s.io"],
+    );
+}
+
+#[test]
+fn no_l2_policy() {
+    fails_at(
+        "doctor-no-l2-policy",
+        3,
+        "l2-policies",
+        &["CiliumL2AnnouncementPolicy", "loadBalancerIPs: true"],
+    );
+}
+
+#[test]
+fn policy_selector_matches_nothing() {
+    fails_at(
+        "doctor-policy-selector-mismatch",
+        3,
+        "policy-match",
+        &["kubectl label -n demo svc/demo-web color=blue"],
+    );
+}
+
+#[test]
+fn policy_announces_no_ip_kind() {
+    fails_at(
+        "doctor-policy-no-ip-kinds",
+        3,
+        "policy-match",
+        &["demo-l2", "loadBalancerIPs\":true"],
+    );
+}
+
+#[test]
+fn policy_bad_service_selector() {
+    let v = fails_at("doctor-policy-bad-selector", 3, "l2-policies", &["demo-l2"]);
+    assert!(finding(&v, "l2-policies")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("io.cilium/bad-service-selector"));
+}
+
+#[test]
+fn unanchored_regex_warns() {
+    let v = passes("doctor-unanchored-regex", Some("policy-interfaces"));
+    assert!(finding(&v, "policy-interfaces")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("^eth0$"));
+}
+
+#[test]
+fn node_selector_matches_no_node() {
+    fails_at(
+        "doctor-node-selector-nomatch",
+        3,
+        "policy-nodes",
+        &["kubectl label node", "lb.example.com/announce=true"],
+    );
+}
+
+#[test]
+fn lease_expired() {
+    fails_at(
+        "doctor-lease-expired",
+        5,
+        "lease",
+        &["cilium-l2announce-demo-demo-web"],
+    );
+}
+
+#[test]
+fn lease_holder_not_ready() {
+    fails_at(
+        "doctor-lease-holder-notready",
+        5,
+        "lease-holder",
+        &["worker-1", "delete lease cilium-l2announce-demo-demo-web"],
+    );
+}
+
+#[test]
+fn etp_local_holder_without_endpoints() {
+    fails_at(
+        "doctor-etp-local-no-endpoint",
+        3,
+        "external-traffic-policy",
+        &["svc/demo-web", "externalTrafficPolicy"],
+    );
+}
+
+#[test]
+fn duplicate_legacy_conditions_newest_wins() {
+    let v = passes("doctor-duplicate-legacy-conditions", Some("condition"));
+    let obs = finding(&v, "condition")["observed"].as_str().unwrap();
+    assert!(
+        obs.starts_with("io.cilium/lb-ipam-request-satisfied: True/satisfied"),
+        "{obs}"
+    );
+}
+
+#[test]
+fn missing_crds() {
+    let v = fails_at("doctor-no-crds", 0, "cilium-crds", &["helm"]);
+    assert!(finding(&v, "cilium-crds")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("Cilium CRDs not installed"));
+}
+
+#[test]
+fn bad_pool_blocks_are_findings() {
+    let v = fails_at(
+        "doctor-bad-pool-blocks",
+        2,
+        "pool-validation",
+        &["ippool demo-pool"],
+    );
+    let obs = finding(&v, "pool-validation")["observed"].as_str().unwrap();
+    assert!(
+        obs.contains("spec.blocks[0]") && obs.contains("spec.blocks[1]"),
+        "{obs}"
+    );
+}
+
+#[test]
+fn missing_service_is_a_finding() {
+    let d = Doc::new("doctor-healthy");
+    let o = d.run(&["doctor", "-n", "demo", "svc/nope", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["firstFailingCheck"], "service");
+}
+
+/// Doctor, --all and the listings on every doctor scenario issue only GET/LIST.
+#[test]
+fn read_only_on_every_scenario() {
+    for (name, _) in lbctl::lab::scenario::EMBEDDED {
+        let d = Doc::new(name);
+        d.lab.clear_requests();
+        for args in [
+            &["doctor", "-n", "demo", "svc/demo-web"][..],
+            &["doctor", "--all", "-A", "-o", "json"],
+            &["pools", "-o", "wide"],
+            &["policies", "-o", "wide"],
+            &["leases", "-o", "wide"],
+        ] {
+            let o = d.run(args);
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{name} {args:?}: {}",
+                stderr(&o)
+            );
+        }
+        let reqs = d.lab.requests();
+        assert!(!reqs.is_empty());
+        for r in reqs {
+            assert!(
+                matches!(r.verb(), "get") && r.method == "GET",
+                "{name}: {} {} {}",
+                r.method,
+                r.path,
+                r.query
+            );
+        }
+    }
+}
+
+#[test]
+fn all_lists_one_row_per_lb_service() {
+    let d = Doc::new("doctor-out-of-ips");
+    d.lab.clear_requests();
+    let o = d.run(&["doctor", "--all", "-A", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{v:#}");
+    let web = items.iter().find(|i| i["name"] == "demo-web").unwrap();
+    assert_eq!(web["firstFailingRung"], 2);
+    // LISTs, not per-Service GETs.
+    let reqs = d.lab.requests();
+    assert!(
+        reqs.iter().all(|r| !r.path.contains("/services/")),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn unreachable_api_exits_3_naming_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: closed-port\n  context:\n    cluster: c\n    user: u\ncurrent-context: closed-port\nusers:\n- name: u\n  user: {{}}\n")).unwrap();
+    let o = lbctl(Some(&kc), &["doctor", "-n", "demo", "svc/demo-web"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("closed-port") && e.contains("demo/demo-web"),
+        "{e}"
+    );
+}
+
+#[test]
+fn forbidden_list_exits_3_naming_the_resource() {
+    let d = Doc::new("doctor-healthy");
+    d.lab.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: "ciliumloadbalancerippools".into(),
+        status: Some(403),
+        count: 10,
+        ..Fault::default()
+    });
+    let o = d.run(&["doctor", "-n", "demo", "svc/demo-web"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("lbctl-lab") && e.contains("ciliumloadbalancerippools"),
+        "{e}"
+    );
+}
+
+#[test]
+fn table_output_highlights_first_failure_and_summarises() {
+    let d = Doc::new("doctor-no-pool");
+    let o = d.run(&["doctor", "-n", "demo", "svc/demo-web"]);
+    let out = stdout(&o);
+    assert!(out.contains("▶ 2 pools"), "{out}");
+    assert!(
+        out.contains("demo/demo-web: fails at rung 2 (pools), check pools-exist"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "NO_COLOR must disable colour");
+}
+
+#[test]
+fn listings_show_recomputed_state() {
+    let d = Doc::new("doctor-out-of-ips");
+    let o = d.run(&["pools", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["name"], "demo-pool");
+    assert_eq!(v[0]["ipsAvailable"], "0");
+    assert_eq!(v[0]["services"].as_array().unwrap().len(), 2);
+    let d = Doc::new("doctor-lease-expired");
+    let o = d.run(&["leases", "-n", "demo", "svc/demo-web", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["state"], "expired", "{v:#}");
+    let d = Doc::new("doctor-policy-bad-selector");
+    let o = d.run(&["policies", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        !v[0]["badConditions"].as_array().unwrap().is_empty(),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn lab_demo_runs_unattended_and_tells_the_story() {
+    let o = lbctl(None, &["lab", "demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("<pending>"), "{out}");
+    assert!(
+        out.contains("fails at rung 2 (pools), check pools-exist"),
+        "{out}"
+    );
+    assert!(out.contains("$ kubectl apply -f pool.yaml"), "{out}");
+    // After the fixes the pool and L2 rungs pass; only the missing engine remains.
+    assert!(
+        out.contains("fails at rung 1 (service), check condition"),
+        "{out}"
+    );
+}
