@@ -96,6 +96,7 @@ fn main() {
                 "ns-3",
                 "svc-00123",
                 "kube-system",
+                false,
             ))
             .expect("doctor");
         one.push(t.elapsed());

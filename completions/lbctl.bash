@@ -316,7 +316,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__doctor)
-            opts="-n -A -o -v -h -V --all --cilium-namespace --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --all --cilium-namespace --no-probe --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

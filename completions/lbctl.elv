@@ -80,6 +80,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --output 'Output format'
             cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
             cand --all 'Every LoadBalancer Service (of the namespace, or of the cluster with -A), one row each'
+            cand --no-probe 'Do not probe the VIP with ARP/NDP (rung 4 is then skipped); doctor otherwise probes when this host shares the VIP''s L2 segment'
             cand -A 'Look in every namespace'
             cand --all-namespaces 'Look in every namespace'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'

@@ -81,6 +81,7 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l color -d 'When to
 always\t''
 never\t''"
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l all -d 'Every LoadBalancer Service (of the namespace, or of the cluster with -A), one row each'
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l no-probe -d 'Do not probe the VIP with ARP/NDP (rung 4 is then skipped); doctor otherwise probes when this host shares the VIP\'s L2 segment'
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s A -l all-namespaces -d 'Look in every namespace'
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s h -l help -d 'Print help'

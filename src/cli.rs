@@ -119,6 +119,10 @@ pub struct DoctorArgs {
     /// Namespace of the Cilium agent (cilium-config and the L2 leases).
     #[arg(long, default_value = "kube-system", value_name = "NS")]
     pub cilium_namespace: String,
+    /// Do not probe the VIP with ARP/NDP (rung 4 is then skipped); doctor otherwise probes
+    /// when this host shares the VIP's L2 segment.
+    #[arg(long)]
+    pub no_probe: bool,
 }
 
 #[derive(Args, Debug)]

@@ -101,8 +101,15 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             } else {
                 let arg = args.service.as_deref().unwrap_or_default();
                 let (ns, name) = lbctl::doctor::cmd::parse_target(arg, &ns)?;
-                lbctl::doctor::cmd::run_one(&conn, &ns, &name, &args.cilium_namespace, g.output)
-                    .await?
+                lbctl::doctor::cmd::run_one(
+                    &conn,
+                    &ns,
+                    &name,
+                    &args.cilium_namespace,
+                    !args.no_probe,
+                    g.output,
+                )
+                .await?
             };
             print(&text)?;
             Ok(code)

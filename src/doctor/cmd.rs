@@ -57,15 +57,21 @@ pub async fn doctor_one(
     namespace: &str,
     name: &str,
     agent_ns: &str,
+    probe: bool,
 ) -> Result<Report, CodedError> {
     let scope = Scope::Service {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
-    let (snap, target) = fetch(conn, &scope, agent_ns).await?;
+    let (mut snap, target) = fetch(conn, &scope, agent_ns).await?;
     Ok(match target {
         None => Cluster::missing_service(namespace, name),
-        Some(svc) => Cluster::new(&snap).diagnose(&svc),
+        Some(svc) => {
+            if probe {
+                snap.probe = crate::doctor::probe::probe_service(&snap, &svc).await;
+            }
+            Cluster::new(&snap).diagnose(&svc)
+        }
     })
 }
 
@@ -75,9 +81,10 @@ pub async fn run_one(
     namespace: &str,
     name: &str,
     agent_ns: &str,
+    probe: bool,
     format: OutputFormat,
 ) -> anyhow::Result<(String, Exit)> {
-    let report = doctor_one(conn, namespace, name, agent_ns).await?;
+    let report = doctor_one(conn, namespace, name, agent_ns, probe).await?;
     let text = render_report(&report, &conn.context, format)?;
     Ok((text, exit_for(report.result())))
 }

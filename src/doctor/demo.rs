@@ -152,7 +152,8 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
                     println!("demo-web   LoadBalancer   {ip:<13} 80/TCP");
                 }
                 Action::Doctor => {
-                    let report = doctor_one(&conn, "demo", "demo-web", "kube-system").await?;
+                    let report =
+                        doctor_one(&conn, "demo", "demo-web", "kube-system", false).await?;
                     print!(
                         "{}",
                         render_report(&report, &conn.context, OutputFormat::Table)?

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod fetch;
 pub mod listings;
+pub mod probe;
 pub mod render;
 mod rungs;
 pub mod snapshot;

@@ -6,6 +6,7 @@ mod announcer_lab;
 mod arp_probe;
 mod cli_artifacts;
 mod doctor;
+mod doctor_probe;
 mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
