@@ -4,5 +4,6 @@ pub mod cli;
 pub mod cluster;
 pub mod ipam;
 pub mod lab;
+pub mod lease;
 pub mod model;
 pub mod output;

@@ -1,0 +1,23 @@
+//! Lease-based leader election on `coordination.k8s.io/v1` Leases, compatible with client-go's
+//! `leaderelection` as used by Cilium's L2 announcer (one lease per Service, `ReleaseOnCancel`,
+//! re-contend forever), plus Cilium's GC of released leases.
+//!
+//! - `decide`: pure decisions (what to write, when to wait), timing sanitising, fencing.
+//! - `elector`: one Tokio task per lease over `kube::Api<Lease>`, observed via `watch`.
+//! - `gc`: which released leases to delete, and a one-shot GC pass.
+
+pub mod decide;
+pub mod elector;
+pub mod gc;
+
+#[cfg(test)]
+mod elector_tests;
+#[cfg(test)]
+mod sim_tests;
+
+pub use decide::{
+    decide, holder_of, is_leader_valid, sanitize_timings, Action, Intent, LeaseConfig, Now,
+    Observed, Timings, JITTER_FACTOR,
+};
+pub use elector::{LeaderState, LeaseError, LeaseHandle};
+pub use gc::{gc_once, select_for_gc, GcReport};
