@@ -7,3 +7,4 @@ pub mod lab;
 pub mod lease;
 pub mod model;
 pub mod output;
+pub mod serve;

@@ -871,6 +871,20 @@ impl Controller {
             .collect()
     }
 
+    /// Re-evaluates one Service at the next pass (a failed write to retry).
+    pub fn touch_service(&mut self, key: &ServiceKey) {
+        if self.services.contains_key(key) {
+            self.dirty.insert(key.clone());
+        }
+    }
+
+    /// Re-emits one pool's status at the next pass.
+    pub fn touch_pool(&mut self, name: &str) {
+        if self.pools.get(name).is_some() {
+            self.dirty_pools.insert(name.to_owned());
+        }
+    }
+
     /// Marks everything for re-evaluation (after a relist).
     pub fn mark_all_dirty(&mut self) {
         self.dirty.extend(self.services.keys().cloned());
