@@ -475,11 +475,11 @@ impl Ipam {
     }
 
     async fn step(&mut self, is_leader: bool, leading: &watch::Receiver<bool>) {
-        self.shared.leader.store(is_leader, Ordering::Relaxed);
         if !(self.pools_synced && self.svcs_synced) {
             return;
         }
         if !is_leader {
+            self.shared.leader.store(false, Ordering::Relaxed);
             if self.ctl.take().is_some() {
                 warn!("lost the IPAM lease; stopped writing");
             }
@@ -512,6 +512,8 @@ impl Ipam {
                 break;
             }
         }
+        // Published after the first pass, so `leader 1` means "has reconciled as leader".
+        self.shared.leader.store(true, Ordering::Relaxed);
         if !self.shared.ready.swap(true, Ordering::Relaxed) {
             info!("ready");
         }
