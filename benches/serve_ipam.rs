@@ -96,7 +96,9 @@ impl Drop for Serve {
 fn status_patches(lab: &Lab) -> usize {
     lab.requests()
         .iter()
-        .filter(|r| r.verb() == "patch" && r.path.contains("/services/") && r.path.ends_with("/status"))
+        .filter(|r| {
+            r.verb() == "patch" && r.path.contains("/services/") && r.path.ends_with("/status")
+        })
         .count()
 }
 
@@ -201,7 +203,10 @@ fn main() {
             })
             .await;
     });
-    println!("  setup: {n} pending Services created in the lab in {:?}", t0.elapsed());
+    println!(
+        "  setup: {n} pending Services created in the lab in {:?}",
+        t0.elapsed()
+    );
     lab.clear_requests();
 
     // 1. Convergence: serve starts with n pending Services.

@@ -144,10 +144,30 @@ impl<T> WEv<T> {
     }
 }
 
+/// A Service reduced to what the loop keeps: converted in the watcher task so the full object
+/// (managed fields, spec details) is dropped at once.
+#[derive(Debug)]
+struct SvcMsg {
+    resource_version: String,
+    status: Option<ServiceStatus>,
+    obs: convert::SvcObs,
+}
+
+impl SvcMsg {
+    fn from(svc: Service) -> SvcMsg {
+        let obs = convert::service(&svc);
+        SvcMsg {
+            resource_version: svc.metadata.resource_version.unwrap_or_default(),
+            status: svc.status,
+            obs,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Ev {
     Pool(WEv<PoolObj>),
-    Svc(WEv<Box<Service>>),
+    Svc(WEv<Box<SvcMsg>>),
 }
 
 /// Whether `new` is a later resourceVersion than `old`. They are opaque strings in the API;
@@ -159,10 +179,10 @@ fn newer(old: &str, new: &str) -> bool {
     }
 }
 
+/// What the writer needs besides the controller's copy of the input.
 struct SvcEntry {
     resource_version: String,
     status: Option<ServiceStatus>,
-    input: crate::ipam::controller::ServiceInput,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -177,9 +197,12 @@ enum Job {
 }
 
 enum Written {
-    Svc(Box<Service>),
+    Svc(Box<SvcMsg>),
     Pool(PoolObj),
 }
+
+/// Status patches are sent in chunks so the bodies and responses in memory stay bounded.
+const WRITE_CHUNK: usize = 256;
 
 /// The IPAM loop's state (the "context" of controller-rs).
 struct Ipam {
@@ -189,7 +212,11 @@ struct Ipam {
     shared: Arc<metrics::Shared>,
     pools: BTreeMap<String, PoolObj>,
     svcs: HashMap<ServiceKey, SvcEntry>,
-    ctl: Option<Controller>,
+    /// Fed on every replica so a standby takes over without copying anything; only the
+    /// leader reconciles it.
+    ctl: Controller,
+    /// The controller has reconciled (and so allocated) as leader.
+    leading: bool,
     pools_synced: bool,
     svcs_synced: bool,
     pool_seen: Option<HashSet<String>>,
@@ -209,16 +236,17 @@ pub async fn run_ipam(
 ) -> Result<(), ServeError> {
     let version = detect_pool_version(&client).await?;
     info!(?version, "watching CiliumLoadBalancerIPPools");
-    let (tx, mut rx) = mpsc::channel::<Ev>(4096);
+    let (tx, mut rx) = mpsc::channel::<Ev>(1024);
     spawn_watchers(&client, version, tx);
     let mut ipam = Ipam {
-        cfg,
+        cfg: cfg.clone(),
         client,
         version,
         shared,
         pools: BTreeMap::new(),
         svcs: HashMap::new(),
-        ctl: None,
+        ctl: Controller::new(cfg.engine.clone()),
+        leading: false,
         pools_synced: false,
         svcs_synced: false,
         pool_seen: None,
@@ -280,7 +308,7 @@ fn spawn_watchers(client: &Client, version: PoolVersion, tx: mpsc::Sender<Ev>) {
     }
     let api = Api::<Service>::all(client.clone());
     tokio::spawn(forward(watcher(api, wc), tx, |e| {
-        Ev::Svc(WEv::map(e, Box::new))
+        Ev::Svc(WEv::map(e, |s| Box::new(SvcMsg::from(s))))
     }));
 }
 
@@ -338,20 +366,18 @@ impl Ipam {
                     info!(pools = self.pools.len(), "pools synced");
                 }
                 self.pools_synced = true;
-                if let Some(ctl) = self.ctl.as_mut() {
-                    // After a relist, repair anything edited behind our back.
-                    ctl.mark_all_dirty();
-                }
+                // After a relist, repair anything edited behind our back.
+                self.ctl.mark_all_dirty();
             }
             Ev::Svc(WEv::Init) => self.svc_seen = Some(HashSet::new()),
             Ev::Svc(WEv::InitApply(s)) => {
                 if let Some(seen) = self.svc_seen.as_mut() {
-                    seen.insert(convert::service_key(&s));
+                    seen.insert(s.obs.key.clone());
                 }
                 self.apply_svc(*s);
             }
             Ev::Svc(WEv::Apply(s)) => self.apply_svc(*s),
-            Ev::Svc(WEv::Delete(s)) => self.delete_svc(&convert::service_key(&s)),
+            Ev::Svc(WEv::Delete(s)) => self.delete_svc(&s.obs.key),
             Ev::Svc(WEv::InitDone) => {
                 if let Some(seen) = self.svc_seen.take() {
                     let gone: Vec<ServiceKey> = self
@@ -368,9 +394,7 @@ impl Ipam {
                     info!(services = self.svcs.len(), "services synced");
                 }
                 self.svcs_synced = true;
-                if let Some(ctl) = self.ctl.as_mut() {
-                    ctl.mark_all_dirty();
-                }
+                self.ctl.mark_all_dirty();
             }
         }
     }
@@ -382,18 +406,16 @@ impl Ipam {
             None => true,
         };
         if spec_changed {
-            if let Some(ctl) = self.ctl.as_mut() {
-                let input = convert::pool(&p.name, p.creation, p.generation, &p.view);
-                if let Err(e) = ctl.upsert_pool(input) {
-                    report_invalid(&mut self.invalid_logged, &p, &e.to_string());
-                } else {
-                    self.invalid_logged.remove(&p.name);
-                }
+            let input = convert::pool(&p.name, p.creation, p.generation, &p.view);
+            if let Err(e) = self.ctl.upsert_pool(input) {
+                report_invalid(&mut self.invalid_logged, &p, &e.to_string());
+            } else {
+                self.invalid_logged.remove(&p.name);
             }
-        } else if let Some(ctl) = self.ctl.as_mut() {
+        } else {
             // Only status moved: someone else's write (or ours echoed); check it still says
             // what it should without re-running every Service.
-            ctl.touch_pool(&p.name);
+            self.ctl.touch_pool(&p.name);
         }
         self.pools.insert(p.name.clone(), p);
     }
@@ -401,42 +423,33 @@ impl Ipam {
     fn delete_pool(&mut self, name: &str) {
         self.pools.remove(name);
         self.invalid_logged.remove(name);
-        if let Some(ctl) = self.ctl.as_mut() {
-            ctl.delete_pool(name);
-        }
+        self.ctl.delete_pool(name);
     }
 
-    fn apply_svc(&mut self, svc: Service) {
-        let key = convert::service_key(&svc);
-        let rv = svc.metadata.resource_version.clone().unwrap_or_default();
+    fn apply_svc(&mut self, msg: SvcMsg) {
+        let key = msg.obs.key;
         if let Some(old) = self.svcs.get(&key) {
-            if !newer(&old.resource_version, &rv) {
+            if !newer(&old.resource_version, &msg.resource_version) {
                 return;
             }
         }
-        let obs = convert::service(&svc);
-        if !obs.invalid_ips.is_empty() {
+        if !msg.obs.invalid_ips.is_empty() {
             // Cilium logs and drops these too; no condition records them.
-            warn!(service = %key, entries = ?obs.invalid_ips, "ignoring requested IPs that do not parse");
+            warn!(service = %key, entries = ?msg.obs.invalid_ips, "ignoring requested IPs that do not parse");
         }
-        if let Some(ctl) = self.ctl.as_mut() {
-            ctl.upsert_service(key.clone(), obs.input.clone());
-        }
+        self.ctl.upsert_service(key.clone(), msg.obs.input);
         self.svcs.insert(
             key,
             SvcEntry {
-                resource_version: rv,
-                status: svc.status,
-                input: obs.input,
+                resource_version: msg.resource_version,
+                status: msg.status,
             },
         );
     }
 
     fn delete_svc(&mut self, key: &ServiceKey) {
         self.svcs.remove(key);
-        if let Some(ctl) = self.ctl.as_mut() {
-            ctl.delete_service(key);
-        }
+        self.ctl.delete_service(key);
     }
 
     fn due_retries(&mut self) {
@@ -449,29 +462,26 @@ impl Ipam {
             .collect();
         for t in due {
             self.retry_at.remove(&t);
-            if let Some(ctl) = self.ctl.as_mut() {
-                match &t {
-                    Target::Svc(k) => ctl.touch_service(k),
-                    Target::Pool(n) => ctl.touch_pool(n),
-                }
+            match &t {
+                Target::Svc(k) => self.ctl.touch_service(k),
+                Target::Pool(n) => self.ctl.touch_pool(n),
             }
         }
     }
 
-    /// Builds a controller from the cache: every pool, then every Service; the first
-    /// reconcile imports all existing ingress before allocating.
-    fn build_controller(&mut self) -> Controller {
-        let mut ctl = Controller::new(self.cfg.engine.clone());
+    /// Forgets allocations after losing the lease: a fresh controller with the same inputs,
+    /// so the next term imports from the cluster again (someone else may have written since).
+    fn reset_controller(&mut self) {
+        let old = std::mem::replace(&mut self.ctl, Controller::new(self.cfg.engine.clone()));
         for p in self.pools.values() {
             let input = convert::pool(&p.name, p.creation, p.generation, &p.view);
-            if let Err(e) = ctl.upsert_pool(input) {
+            if let Err(e) = self.ctl.upsert_pool(input) {
                 report_invalid(&mut self.invalid_logged, p, &e.to_string());
             }
         }
-        for (k, s) in &self.svcs {
-            ctl.upsert_service(k.clone(), s.input.clone());
+        for (k, input) in old.into_service_inputs() {
+            self.ctl.upsert_service(k, input);
         }
-        ctl
     }
 
     async fn step(&mut self, is_leader: bool, leading: &watch::Receiver<bool>) {
@@ -480,37 +490,40 @@ impl Ipam {
         }
         if !is_leader {
             self.shared.leader.store(false, Ordering::Relaxed);
-            if self.ctl.take().is_some() {
+            if self.leading {
                 warn!("lost the IPAM lease; stopped writing");
+                self.leading = false;
+                self.reset_controller();
             }
             // A standby is healthy and ready to take over.
             self.shared.ready.store(true, Ordering::Relaxed);
             return;
         }
-        if self.ctl.is_none() {
-            let ctl = self.build_controller();
+        if !self.leading {
             info!(
                 pools = self.pools.len(),
                 services = self.svcs.len(),
                 "leading: importing existing allocations"
             );
-            self.ctl = Some(ctl);
+            self.leading = true;
         }
         // Write until a pass produces nothing new (our own echoes settle in one more pass).
+        let mut total = 0;
         for _ in 0..3 {
-            let Some(ctl) = self.ctl.as_mut() else {
-                return;
-            };
-            let was_awake = ctl.is_awake();
-            let changes = ctl.reconcile();
-            *self.shared.gauges.lock().unwrap_or_else(|p| p.into_inner()) = ctl.gauges();
-            if !was_awake {
+            let changes = self.ctl.reconcile();
+            *self.shared.gauges.lock().unwrap_or_else(|p| p.into_inner()) = self.ctl.gauges();
+            if !self.ctl.is_awake() {
                 debug!("no pool yet: LB-IPAM dormant");
             }
             let wrote = self.write(changes, leading).await;
+            total += wrote;
             if wrote == 0 {
                 break;
             }
+        }
+        let first = !self.shared.ready.load(Ordering::Relaxed);
+        if total > 1000 || first {
+            trim_heap();
         }
         // Published after the first pass, so `leader 1` means "has reconciled as leader".
         self.shared.leader.store(true, Ordering::Relaxed);
@@ -521,60 +534,63 @@ impl Ipam {
 
     /// Patches what differs from the cluster; returns how many writes succeeded.
     async fn write(&mut self, changes: Changes, leading: &watch::Receiver<bool>) -> usize {
-        let now = jiff::Timestamp::now();
-        let mut jobs = Vec::new();
-        for (key, d) in &changes.services {
-            let Some(entry) = self.svcs.get(key) else {
-                continue;
-            };
-            let new = status::service_status(entry.status.as_ref(), d, now);
-            if !status::service_status_differs(entry.status.as_ref(), &new) {
+        let mut ok = 0;
+        let mut svcs = changes.services.into_iter().peekable();
+        let mut pools = changes.pools.into_iter().peekable();
+        while svcs.peek().is_some() || pools.peek().is_some() {
+            let now = jiff::Timestamp::now();
+            let mut jobs = Vec::with_capacity(WRITE_CHUNK);
+            while jobs.len() < WRITE_CHUNK {
+                let Some((key, d)) = svcs.next() else { break };
+                let Some(entry) = self.svcs.get(&key) else {
+                    continue;
+                };
+                let new = status::service_status(entry.status.as_ref(), &d, now);
+                if !status::service_status_differs(entry.status.as_ref(), &new) {
+                    continue;
+                }
+                debug!(service = %key, ingress = ?d.ingress, condition = ?d.condition, "writing service status");
+                let body = status::service_patch(&new, &entry.resource_version);
+                jobs.push(Job::Svc(key, body));
+            }
+            while jobs.len() < WRITE_CHUNK {
+                let Some((name, d)) = pools.next() else { break };
+                let Some(p) = self.pools.get(&name) else {
+                    continue;
+                };
+                let new = status::pool_conditions(&p.conditions, &d, now);
+                if new == p.conditions {
+                    continue;
+                }
+                debug!(pool = %name, conflict = ?d.conflict, "writing pool status");
+                let body = status::pool_patch(&new, &p.resource_version);
+                jobs.push(Job::Pool(name, body));
+            }
+            if jobs.is_empty() {
                 continue;
             }
-            debug!(service = %key, ingress = ?d.ingress, condition = ?d.condition, "writing service status");
-            jobs.push(Job::Svc(
-                key.clone(),
-                status::service_patch(&new, &entry.resource_version),
-            ));
-        }
-        for (name, d) in &changes.pools {
-            let Some(p) = self.pools.get(name) else {
-                continue;
-            };
-            let new = status::pool_conditions(&p.conditions, d, now);
-            if new == p.conditions {
-                continue;
+            // Fencing: the lease may have lapsed while we computed or wrote.
+            if !*leading.borrow() {
+                return ok;
             }
-            debug!(pool = %name, conflict = ?d.conflict, "writing pool status");
-            jobs.push(Job::Pool(
-                name.clone(),
-                status::pool_patch(&new, &p.resource_version),
-            ));
+            ok += self.send_chunk(jobs).await;
         }
-        if jobs.is_empty() {
-            return 0;
-        }
-        // Fencing: the lease may have lapsed while we computed.
-        if !*leading.borrow() {
-            return 0;
-        }
+        ok
+    }
+
+    async fn send_chunk(&mut self, jobs: Vec<Job>) -> usize {
         let client = self.client.clone();
         let version = self.version;
         let pp = PatchParams {
             field_manager: Some(self.cfg.field_manager.clone()),
             ..PatchParams::default()
         };
-        let results: Vec<(Target, Result<Written, kube::Error>)> = futures::stream::iter(jobs)
-            .map(|job| {
-                let client = client.clone();
-                let pp = pp.clone();
-                async move { send(client, version, pp, job).await }
-            })
-            .buffer_unordered(self.cfg.write_concurrency.max(1))
-            .collect()
-            .await;
+        let mut results = futures::stream::iter(jobs)
+            .map(|job| send(client.clone(), version, pp.clone(), job))
+            .buffer_unordered(self.cfg.write_concurrency.max(1));
         let mut ok = 0;
-        for (target, res) in results {
+        let mut failed = Vec::new();
+        while let Some((target, res)) = results.next().await {
             match res {
                 Ok(w) => {
                     ok += 1;
@@ -593,26 +609,28 @@ impl Ipam {
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     debug!(?target, "gone before its status was written");
                 }
-                Err(e) => {
-                    self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
-                    let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
-                    if conflict {
-                        // Our copy is stale: read the current object, then try again.
-                        debug!(?target, "409 on status write; refreshing");
-                        self.refresh(&target).await;
-                    } else {
-                        warn!(?target, error = %e, "status write failed; will retry");
-                    }
-                    let n = self.attempts.entry(target.clone()).or_insert(0);
-                    let wait = if conflict {
-                        Duration::from_millis(50)
-                    } else {
-                        backoff(*n)
-                    };
-                    *n = n.saturating_add(1);
-                    self.retry_at.insert(target, Instant::now() + wait);
-                }
+                Err(e) => failed.push((target, e)),
             }
+        }
+        drop(results);
+        for (target, e) in failed {
+            self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+            let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
+            if conflict {
+                // Our copy is stale: read the current object, then try again.
+                debug!(?target, "409 on status write; refreshing");
+                self.refresh(&target).await;
+            } else {
+                warn!(?target, error = %e, "status write failed; will retry");
+            }
+            let n = self.attempts.entry(target.clone()).or_insert(0);
+            let wait = if conflict {
+                Duration::from_millis(50)
+            } else {
+                backoff(*n)
+            };
+            *n = n.saturating_add(1);
+            self.retry_at.insert(target, Instant::now() + wait);
         }
         ok
     }
@@ -622,7 +640,7 @@ impl Ipam {
             Target::Svc(k) => {
                 let api: Api<Service> = Api::namespaced(self.client.clone(), &k.namespace);
                 if let Ok(s) = api.get(&k.name).await {
-                    self.apply_svc(s);
+                    self.apply_svc(SvcMsg::from(s));
                 }
             }
             Target::Pool(n) => {
@@ -648,6 +666,16 @@ impl Ipam {
     }
 }
 
+/// Hands freed heap back to the OS after a large pass (bodies, responses and the initial list
+/// are transient; glibc keeps them otherwise and RSS stays at the peak).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory held by the allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn report_invalid(logged: &mut HashMap<String, String>, p: &PoolObj, err: &str) {
     // Once per version of the pool: the cache re-applies it on every rebuild.
     if logged.get(&p.name).map(String::as_str) != Some(p.resource_version.as_str()) {
@@ -668,7 +696,7 @@ async fn send(
             let res = api
                 .patch_status(&key.name, &pp, &Patch::Merge(&body))
                 .await
-                .map(|s| Written::Svc(Box::new(s)));
+                .map(|s| Written::Svc(Box::new(SvcMsg::from(s))));
             (Target::Svc(key), res)
         }
         Job::Pool(name, body) => {
