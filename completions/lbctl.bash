@@ -46,6 +46,9 @@ _lbctl() {
             lbctl,pools)
                 cmd="lbctl__subcmd__pools"
                 ;;
+            lbctl,serve)
+                cmd="lbctl__subcmd__serve"
+                ;;
             lbctl__subcmd__help,arp-probe)
                 cmd="lbctl__subcmd__help__subcmd__arp__subcmd__probe"
                 ;;
@@ -75,6 +78,9 @@ _lbctl() {
                 ;;
             lbctl__subcmd__help,pools)
                 cmd="lbctl__subcmd__help__subcmd__pools"
+                ;;
+            lbctl__subcmd__help,serve)
+                cmd="lbctl__subcmd__help__subcmd__serve"
                 ;;
             lbctl__subcmd__help__subcmd__lab,demo)
                 cmd="lbctl__subcmd__help__subcmd__lab__subcmd__demo"
@@ -116,7 +122,7 @@ _lbctl() {
 
     case "${cmd}" in
         lbctl)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab crds completions man help"
+            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab crds serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,7 +368,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__help)
-            opts="arp-probe doctor pools policies leases lab crds completions man help"
+            opts="arp-probe doctor pools policies leases lab crds serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -544,6 +550,20 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__help__subcmd__pools)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -953,6 +973,80 @@ _lbctl() {
             fi
             case "${prev}" in
                 --cilium-namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__serve)
+            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --renew-deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --field-manager)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default-lb-service-ipam)
+                    COMPREPLY=($(compgen -W "lbipam none" -- "${cur}"))
+                    return 0
+                    ;;
+                --lb-class)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

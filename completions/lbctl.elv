@@ -40,6 +40,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
+            cand serve 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -251,6 +252,36 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'lbctl;serve'= {
+            cand --node-name 'This node''s name: the lease holder identity (default: $NODE_NAME, then the hostname)'
+            cand --lease-duration 'How long a non-leader waits after the last renew before taking the IPAM lease'
+            cand --renew-deadline 'How long the leader may fail to renew before it stops writing'
+            cand --retry-period 'Interval between lease attempts'
+            cand --metrics-addr 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)'
+            cand --field-manager 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)'
+            cand --default-lb-service-ipam 'Who serves Services without loadBalancerClass: lbipam (us) or none'
+            cand --lb-class 'loadBalancerClass values served besides none (repeatable)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand --ipam 'Run LB IPAM: allocate Service IPs from CiliumLoadBalancerIPPools (default on)'
+            cand --no-ipam 'Do not run LB IPAM'
+            cand --announce 'Run the L2 announcer (not implemented yet; default off)'
+            cand --no-announce 'Do not run the L2 announcer (the default for now)'
+            cand --enable-ipv6 'Hand out IPv6 addresses to Services that ask for no family (Cilium''s enable-ipv6)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'lbctl;completions'= {
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
             cand --context 'The kubeconfig context to use'
@@ -294,6 +325,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
+            cand serve 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages (one per subcommand) into a directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -320,6 +352,8 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         &'lbctl;help;lab;demo'= {
         }
         &'lbctl;help;crds'= {
+        }
+        &'lbctl;help;serve'= {
         }
         &'lbctl;help;completions'= {
         }

@@ -67,6 +67,8 @@ pub enum Command {
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:
     /// `lbctl crds | kubectl apply -f -` on a cluster without Cilium.
     Crds,
+    /// Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer.
+    Serve(ServeArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell to generate for.
@@ -146,6 +148,85 @@ pub struct LabUpArgs {
     /// Where to write the kubeconfig (default: a file in the temp directory named after the port).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
+}
+
+/// `lbctl serve`. The global `-n/--namespace` is the namespace of the IPAM lease here
+/// (default kube-system, where Cilium keeps its leases).
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Run LB IPAM: allocate Service IPs from CiliumLoadBalancerIPPools (default on).
+    #[arg(long, overrides_with = "no_ipam")]
+    pub ipam: bool,
+    /// Do not run LB IPAM.
+    #[arg(long, overrides_with = "ipam")]
+    pub no_ipam: bool,
+    /// Run the L2 announcer (not implemented yet; default off).
+    #[arg(long, overrides_with = "no_announce")]
+    pub announce: bool,
+    /// Do not run the L2 announcer (the default for now).
+    #[arg(long, overrides_with = "announce")]
+    pub no_announce: bool,
+    /// This node's name: the lease holder identity (default: $NODE_NAME, then the hostname).
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// How long a non-leader waits after the last renew before taking the IPAM lease.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lease_duration: std::time::Duration,
+    /// How long the leader may fail to renew before it stops writing.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub renew_deadline: std::time::Duration,
+    /// Interval between lease attempts.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_period: std::time::Duration,
+    /// Where to serve /metrics, /healthz and /readyz (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9963", value_name = "ADDR:PORT")]
+    pub metrics_addr: SocketAddr,
+    /// Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium).
+    #[arg(long, default_value = "lbctl", value_name = "NAME")]
+    pub field_manager: String,
+    /// Hand out IPv6 addresses to Services that ask for no family (Cilium's enable-ipv6).
+    #[arg(long)]
+    pub enable_ipv6: bool,
+    /// Who serves Services without loadBalancerClass: lbipam (us) or none.
+    #[arg(long, default_value = "lbipam", value_parser = ["lbipam", "none"], value_name = "MODE")]
+    pub default_lb_service_ipam: String,
+    /// loadBalancerClass values served besides none (repeatable).
+    #[arg(
+        long = "lb-class",
+        default_value = "io.cilium/l2-announcer",
+        value_name = "CLASS"
+    )]
+    pub lb_classes: Vec<String>,
+}
+
+impl ServeArgs {
+    pub fn ipam_enabled(&self) -> bool {
+        !self.no_ipam
+    }
+    pub fn announce_enabled(&self) -> bool {
+        self.announce && !self.no_announce
+    }
+}
+
+/// `15s`, `500ms`, `2m`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((t, "s"), |i| (&t[..i], &t[i..]));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 15s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m)")),
+    };
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// The clap command tree, for completions and man pages.

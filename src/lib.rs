@@ -11,3 +11,4 @@ pub mod lease;
 pub mod model;
 pub mod net;
 pub mod output;
+pub mod serve;

@@ -152,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             println!("man pages written to {}", out.display());
             Ok(Exit::Ok)
         }
+        Command::Serve(args) => serve(args, g),
         Command::Lab(lab) => match lab.command {
             LabCommand::Scenarios => {
                 for (name, text) in lbctl::lab::scenario::EMBEDDED {
@@ -206,4 +207,107 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     })?;
     drop(lab);
     Ok(Exit::Ok)
+}
+
+fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow::Result<Exit> {
+    use lbctl::model::names;
+    if args.announce_enabled() {
+        return Err(CodedError::usage(
+            "the L2 announcer is not implemented yet (issue 6); run `lbctl serve --no-announce`",
+        )
+        .into());
+    }
+    if !args.ipam_enabled() {
+        return Err(CodedError::usage("nothing to serve: --no-ipam and no announcer").into());
+    }
+    let identity = args
+        .node_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| format!("lbctl-{}", std::process::id()));
+    let namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| names::DEFAULT_AGENT_NAMESPACE.to_owned());
+    let timings = lbctl::lease::Timings {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    timings
+        .validate()
+        .map_err(|e| CodedError::usage(format!("lease timings: {e}")))?;
+    let cfg = lbctl::serve::ServeConfig {
+        engine: lbctl::ipam::EngineConfig {
+            ipv4: true,
+            ipv6: args.enable_ipv6,
+            default_lbipam: args.default_lb_service_ipam == names::DEFAULT_LB_SERVICE_IPAM_LBIPAM,
+            classes: args.lb_classes.clone(),
+            ..lbctl::ipam::EngineConfig::default()
+        },
+        field_manager: args.field_manager.clone(),
+        ..lbctl::serve::ServeConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let target = lbctl::cluster::Target {
+            kubeconfig: global.kubeconfig.clone(),
+            context: global.context.clone(),
+        };
+        let conn = target.connect().await?;
+        let shared = std::sync::Arc::new(lbctl::serve::metrics::Shared::default());
+        let bound = lbctl::serve::metrics::serve(args.metrics_addr, shared.clone())
+            .await
+            .map_err(|e| {
+                CodedError::usage(format!("cannot listen on {}: {e}", args.metrics_addr))
+            })?;
+        println!(
+            "lbctl serve: node {identity}, IPAM lease {namespace}/{}",
+            names::LBCTL_IPAM_LEASE
+        );
+        println!("metrics on http://{bound}/metrics");
+        std::io::stdout().flush()?;
+        let lease = lbctl::lease::LeaseConfig::new(
+            namespace.clone(),
+            names::LBCTL_IPAM_LEASE,
+            identity.clone(),
+            timings,
+        );
+        let (handle, gate) = lbctl::serve::leader::elect(conn.client.clone(), lease)
+            .map_err(|e| CodedError::usage(e.to_string()))?;
+        let shutdown = async {
+            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match term {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        let res = lbctl::serve::run_ipam(conn.client.clone(), cfg, gate, shared, shutdown).await;
+        // Step down first so a standby takes over at once.
+        if let Err(e) = handle.release().await {
+            tracing::warn!(error = %e, "releasing the IPAM lease");
+        }
+        res.map_err(|e| match e {
+            lbctl::serve::ServeError::NoPoolApi(_) => CodedError::unreachable(e.to_string()),
+            other => CodedError::unreachable(other.to_string()),
+        })?;
+        anyhow::Ok(Exit::Ok)
+    })
 }

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod block;
+pub mod controller;
 pub mod engine;
 pub mod pool;
 
@@ -15,6 +16,10 @@ pub use crate::ipam::alloc::{AllocError, Family, IpCount, RangeAllocator, RangeE
 pub use crate::ipam::block::{
     parse_block, parse_blocks, parse_cidr, AllowFirstLast, BlockError, BlockErrorKind, BlockRange,
     BlockSpec,
+};
+pub use crate::ipam::controller::{
+    Changes, CondSpec, Controller, DesiredPool, DesiredService, Gauges, PoolInput, PoolInputError,
+    ServiceInput, ServiceKey,
 };
 pub use crate::ipam::engine::{
     is_compatible, is_responsible, requested_families, requested_ips, service_labels, EngineConfig,

@@ -163,6 +163,17 @@ pub const L2_LEASE_GC_INTERVAL_SECS: u64 = 60;
 /// lbctl's own IPAM leader-election lease.
 pub const LBCTL_IPAM_LEASE: &str = "lbctl-lb-ipam";
 
+// --- LB-IPAM metrics (reference §1.7) ---------------------------------------------------------
+
+/// Cilium's gauges are `<namespace>_lbipam_*` with an UNCONFIRMED namespace; lbctl exports the
+/// same names under its own prefix rather than pretend to be the operator.
+pub const METRICS_PREFIX: &str = "lbctl_lbipam";
+pub const METRIC_CONFLICTING_POOLS: &str = "conflicting_pools_total";
+pub const METRIC_IPS_AVAILABLE: &str = "ips_available_total";
+pub const METRIC_IPS_USED: &str = "ips_used_total";
+pub const METRIC_SERVICES_MATCHING: &str = "services_matching_total";
+pub const METRIC_SERVICES_UNSATISFIED: &str = "services_unsatisfied_total";
+
 // --- cilium-config keys and defaults (reference §1.9, §4.1) -------------------------------------
 
 pub const CILIUM_CONFIG_MAP: &str = "cilium-config";

@@ -11,3 +11,4 @@ mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
 mod netlan;
+mod serve_ipam;

@@ -17,13 +17,11 @@ pub fn lab(scenarios: &[&str]) -> Lab {
 }
 
 /// A lab plus a kubeconfig file for it, removed on drop (for tests that run the lbctl binary).
-#[allow(dead_code)]
 pub struct LabWithConfig {
     pub lab: Lab,
     pub dir: tempfile::TempDir,
 }
 
-#[allow(dead_code)]
 impl LabWithConfig {
     pub fn new(scenarios: &[&str]) -> Self {
         let lab = lab(scenarios);
