@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             [CompletionResult]::new('policies', 'policies', [CompletionResultType]::ParameterValue, 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches')
             [CompletionResult]::new('leases', 'leases', [CompletionResultType]::ParameterValue, 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness')
             [CompletionResult]::new('lab', 'lab', [CompletionResultType]::ParameterValue, 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario')
+            [CompletionResult]::new('debug', 'debug', [CompletionResultType]::ParameterValue, 'Ask a running `lbctl serve` on this host what it does (over its local socket)')
             [CompletionResult]::new('crds', 'crds', [CompletionResultType]::ParameterValue, 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -253,6 +254,105 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
         'lbctl;lab;help;help' {
             break
         }
+        'lbctl;debug' {
+            [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'The socket of the running serve (default: the path serve uses by default)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('l2-announce', 'l2-announce', [CompletionResultType]::ParameterValue, 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered')
+            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'Network devices: name, index, MAC, whether selected for announcing and why not')
+            [CompletionResult]::new('ipam', 'ipam', [CompletionResultType]::ParameterValue, 'The IPAM engine in this process: leadership, pools and their counts')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'lbctl;debug;l2-announce' {
+            [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'The socket of the running serve (default: the path serve uses by default)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'lbctl;debug;devices' {
+            [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'The socket of the running serve (default: the path serve uses by default)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'lbctl;debug;ipam' {
+            [CompletionResult]::new('--socket', '--socket', [CompletionResultType]::ParameterName, 'The socket of the running serve (default: the path serve uses by default)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace of the Service (default: the context''s namespace, else "default")')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'lbctl;debug;help' {
+            [CompletionResult]::new('l2-announce', 'l2-announce', [CompletionResultType]::ParameterValue, 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered')
+            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'Network devices: name, index, MAC, whether selected for announcing and why not')
+            [CompletionResult]::new('ipam', 'ipam', [CompletionResultType]::ParameterValue, 'The IPAM engine in this process: leadership, pools and their counts')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'lbctl;debug;help;l2-announce' {
+            break
+        }
+        'lbctl;debug;help;devices' {
+            break
+        }
+        'lbctl;debug;help;ipam' {
+            break
+        }
+        'lbctl;debug;help;help' {
+            break
+        }
         'lbctl;crds' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use')
@@ -272,9 +372,11 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             break
         }
         'lbctl;serve' {
+            [CompletionResult]::new('--l2-lease-prefix', '--l2-lease-prefix', [CompletionResultType]::ParameterName, 'Name prefix of the per-Service announcement leases (Cilium''s, so a mixed or migrating cluster never announces a VIP twice)')
+            [CompletionResult]::new('--debug-socket', '--debug-socket', [CompletionResultType]::ParameterName, 'Unix socket for `lbctl debug` (default: /run/lbctl/debug.sock as root)')
             [CompletionResult]::new('--node-name', '--node-name', [CompletionResultType]::ParameterName, 'This node''s name: the lease holder identity (default: $NODE_NAME, then the hostname)')
             [CompletionResult]::new('--lease-duration', '--lease-duration', [CompletionResultType]::ParameterName, 'How long a non-leader waits after the last renew before taking the IPAM lease')
-            [CompletionResult]::new('--renew-deadline', '--renew-deadline', [CompletionResultType]::ParameterName, 'How long the leader may fail to renew before it stops writing')
+            [CompletionResult]::new('--renew-deadline', '--renew-deadline', [CompletionResultType]::ParameterName, 'How long the leader may fail to renew before it stops writing and answering')
             [CompletionResult]::new('--retry-period', '--retry-period', [CompletionResultType]::ParameterName, 'Interval between lease attempts')
             [CompletionResult]::new('--metrics-addr', '--metrics-addr', [CompletionResultType]::ParameterName, 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)')
             [CompletionResult]::new('--field-manager', '--field-manager', [CompletionResultType]::ParameterName, 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)')
@@ -289,8 +391,8 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
             [CompletionResult]::new('--ipam', '--ipam', [CompletionResultType]::ParameterName, 'Run LB IPAM: allocate Service IPs from CiliumLoadBalancerIPPools (default on)')
             [CompletionResult]::new('--no-ipam', '--no-ipam', [CompletionResultType]::ParameterName, 'Do not run LB IPAM')
-            [CompletionResult]::new('--announce', '--announce', [CompletionResultType]::ParameterName, 'Run the L2 announcer (not implemented yet; default off)')
-            [CompletionResult]::new('--no-announce', '--no-announce', [CompletionResultType]::ParameterName, 'Do not run the L2 announcer (the default for now)')
+            [CompletionResult]::new('--announce', '--announce', [CompletionResultType]::ParameterName, 'Run the L2 announcer: contend for each selected Service''s lease and answer ARP/NDP for its VIPs while leader (needs CAP_NET_RAW; default off, the DaemonSet turns it on)')
+            [CompletionResult]::new('--no-announce', '--no-announce', [CompletionResultType]::ParameterName, 'Do not run the L2 announcer (the default)')
             [CompletionResult]::new('--enable-ipv6', '--enable-ipv6', [CompletionResultType]::ParameterName, 'Hand out IPv6 addresses to Services that ask for no family (Cilium''s enable-ipv6)')
             [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
             [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
@@ -346,6 +448,7 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             [CompletionResult]::new('policies', 'policies', [CompletionResultType]::ParameterValue, 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches')
             [CompletionResult]::new('leases', 'leases', [CompletionResultType]::ParameterValue, 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness')
             [CompletionResult]::new('lab', 'lab', [CompletionResultType]::ParameterValue, 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario')
+            [CompletionResult]::new('debug', 'debug', [CompletionResultType]::ParameterValue, 'Ask a running `lbctl serve` on this host what it does (over its local socket)')
             [CompletionResult]::new('crds', 'crds', [CompletionResultType]::ParameterValue, 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -381,6 +484,21 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             break
         }
         'lbctl;help;lab;demo' {
+            break
+        }
+        'lbctl;help;debug' {
+            [CompletionResult]::new('l2-announce', 'l2-announce', [CompletionResultType]::ParameterValue, 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered')
+            [CompletionResult]::new('devices', 'devices', [CompletionResultType]::ParameterValue, 'Network devices: name, index, MAC, whether selected for announcing and why not')
+            [CompletionResult]::new('ipam', 'ipam', [CompletionResultType]::ParameterValue, 'The IPAM engine in this process: leadership, pools and their counts')
+            break
+        }
+        'lbctl;help;debug;l2-announce' {
+            break
+        }
+        'lbctl;help;debug;devices' {
+            break
+        }
+        'lbctl;help;debug;ipam' {
             break
         }
         'lbctl;help;crds' {

@@ -25,6 +25,9 @@ _lbctl() {
             lbctl,crds)
                 cmd="lbctl__subcmd__crds"
                 ;;
+            lbctl,debug)
+                cmd="lbctl__subcmd__debug"
+                ;;
             lbctl,doctor)
                 cmd="lbctl__subcmd__doctor"
                 ;;
@@ -49,6 +52,30 @@ _lbctl() {
             lbctl,serve)
                 cmd="lbctl__subcmd__serve"
                 ;;
+            lbctl__subcmd__debug,devices)
+                cmd="lbctl__subcmd__debug__subcmd__devices"
+                ;;
+            lbctl__subcmd__debug,help)
+                cmd="lbctl__subcmd__debug__subcmd__help"
+                ;;
+            lbctl__subcmd__debug,ipam)
+                cmd="lbctl__subcmd__debug__subcmd__ipam"
+                ;;
+            lbctl__subcmd__debug,l2-announce)
+                cmd="lbctl__subcmd__debug__subcmd__l2__subcmd__announce"
+                ;;
+            lbctl__subcmd__debug__subcmd__help,devices)
+                cmd="lbctl__subcmd__debug__subcmd__help__subcmd__devices"
+                ;;
+            lbctl__subcmd__debug__subcmd__help,help)
+                cmd="lbctl__subcmd__debug__subcmd__help__subcmd__help"
+                ;;
+            lbctl__subcmd__debug__subcmd__help,ipam)
+                cmd="lbctl__subcmd__debug__subcmd__help__subcmd__ipam"
+                ;;
+            lbctl__subcmd__debug__subcmd__help,l2-announce)
+                cmd="lbctl__subcmd__debug__subcmd__help__subcmd__l2__subcmd__announce"
+                ;;
             lbctl__subcmd__help,arp-probe)
                 cmd="lbctl__subcmd__help__subcmd__arp__subcmd__probe"
                 ;;
@@ -57,6 +84,9 @@ _lbctl() {
                 ;;
             lbctl__subcmd__help,crds)
                 cmd="lbctl__subcmd__help__subcmd__crds"
+                ;;
+            lbctl__subcmd__help,debug)
+                cmd="lbctl__subcmd__help__subcmd__debug"
                 ;;
             lbctl__subcmd__help,doctor)
                 cmd="lbctl__subcmd__help__subcmd__doctor"
@@ -81,6 +111,15 @@ _lbctl() {
                 ;;
             lbctl__subcmd__help,serve)
                 cmd="lbctl__subcmd__help__subcmd__serve"
+                ;;
+            lbctl__subcmd__help__subcmd__debug,devices)
+                cmd="lbctl__subcmd__help__subcmd__debug__subcmd__devices"
+                ;;
+            lbctl__subcmd__help__subcmd__debug,ipam)
+                cmd="lbctl__subcmd__help__subcmd__debug__subcmd__ipam"
+                ;;
+            lbctl__subcmd__help__subcmd__debug,l2-announce)
+                cmd="lbctl__subcmd__help__subcmd__debug__subcmd__l2__subcmd__announce"
                 ;;
             lbctl__subcmd__help__subcmd__lab,demo)
                 cmd="lbctl__subcmd__help__subcmd__lab__subcmd__demo"
@@ -122,7 +161,7 @@ _lbctl() {
 
     case "${cmd}" in
         lbctl)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab crds serve completions man help"
+            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab debug crds serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,6 +360,260 @@ _lbctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lbctl__subcmd__debug)
+            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version l2-announce devices ipam help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__devices)
+            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__help)
+            opts="l2-announce devices ipam help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__help__subcmd__devices)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__help__subcmd__ipam)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__help__subcmd__l2__subcmd__announce)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__ipam)
+            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__debug__subcmd__l2__subcmd__announce)
+            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lbctl__subcmd__doctor)
             opts="-n -A -o -v -h -V --all --cilium-namespace --no-probe --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -368,7 +661,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__help)
-            opts="arp-probe doctor pools policies leases lab crds serve completions man help"
+            opts="arp-probe doctor pools policies leases lab debug crds serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -412,6 +705,62 @@ _lbctl() {
         lbctl__subcmd__help__subcmd__crds)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__help__subcmd__debug)
+            opts="l2-announce devices ipam"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__help__subcmd__debug__subcmd__devices)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__help__subcmd__debug__subcmd__ipam)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lbctl__subcmd__help__subcmd__debug__subcmd__l2__subcmd__announce)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1012,12 +1361,20 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__serve)
-            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --l2-lease-prefix --debug-socket --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --l2-lease-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debug-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --node-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

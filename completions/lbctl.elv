@@ -39,6 +39,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand policies 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
             cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand debug 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand serve 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
             cand completions 'Print a shell completion script'
@@ -235,6 +236,96 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         }
         &'lbctl;lab;help;help'= {
         }
+        &'lbctl;debug'= {
+            cand --socket 'The socket of the running serve (default: the path serve uses by default)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand l2-announce 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+            cand devices 'Network devices: name, index, MAC, whether selected for announcing and why not'
+            cand ipam 'The IPAM engine in this process: leadership, pools and their counts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;debug;l2-announce'= {
+            cand --socket 'The socket of the running serve (default: the path serve uses by default)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;debug;devices'= {
+            cand --socket 'The socket of the running serve (default: the path serve uses by default)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;debug;ipam'= {
+            cand --socket 'The socket of the running serve (default: the path serve uses by default)'
+            cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
+            cand --context 'The kubeconfig context to use'
+            cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand --namespace 'Namespace of the Service (default: the context''s namespace, else "default")'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand -A 'Look in every namespace'
+            cand --all-namespaces 'Look in every namespace'
+            cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'lbctl;debug;help'= {
+            cand l2-announce 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+            cand devices 'Network devices: name, index, MAC, whether selected for announcing and why not'
+            cand ipam 'The IPAM engine in this process: leadership, pools and their counts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'lbctl;debug;help;l2-announce'= {
+        }
+        &'lbctl;debug;help;devices'= {
+        }
+        &'lbctl;debug;help;ipam'= {
+        }
+        &'lbctl;debug;help;help'= {
+        }
         &'lbctl;crds'= {
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
             cand --context 'The kubeconfig context to use'
@@ -253,9 +344,11 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --version 'Print version'
         }
         &'lbctl;serve'= {
+            cand --l2-lease-prefix 'Name prefix of the per-Service announcement leases (Cilium''s, so a mixed or migrating cluster never announces a VIP twice)'
+            cand --debug-socket 'Unix socket for `lbctl debug` (default: /run/lbctl/debug.sock as root)'
             cand --node-name 'This node''s name: the lease holder identity (default: $NODE_NAME, then the hostname)'
             cand --lease-duration 'How long a non-leader waits after the last renew before taking the IPAM lease'
-            cand --renew-deadline 'How long the leader may fail to renew before it stops writing'
+            cand --renew-deadline 'How long the leader may fail to renew before it stops writing and answering'
             cand --retry-period 'Interval between lease attempts'
             cand --metrics-addr 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)'
             cand --field-manager 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)'
@@ -270,8 +363,8 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
             cand --ipam 'Run LB IPAM: allocate Service IPs from CiliumLoadBalancerIPPools (default on)'
             cand --no-ipam 'Do not run LB IPAM'
-            cand --announce 'Run the L2 announcer (not implemented yet; default off)'
-            cand --no-announce 'Do not run the L2 announcer (the default for now)'
+            cand --announce 'Run the L2 announcer: contend for each selected Service''s lease and answer ARP/NDP for its VIPs while leader (needs CAP_NET_RAW; default off, the DaemonSet turns it on)'
+            cand --no-announce 'Do not run the L2 announcer (the default)'
             cand --enable-ipv6 'Hand out IPv6 addresses to Services that ask for no family (Cilium''s enable-ipv6)'
             cand -A 'Look in every namespace'
             cand --all-namespaces 'Look in every namespace'
@@ -324,6 +417,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand policies 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
             cand leases 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
             cand lab 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+            cand debug 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
             cand crds 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
             cand serve 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
             cand completions 'Print a shell completion script'
@@ -350,6 +444,17 @@ set edit:completion:arg-completer[lbctl] = {|@words|
         &'lbctl;help;lab;scenarios'= {
         }
         &'lbctl;help;lab;demo'= {
+        }
+        &'lbctl;help;debug'= {
+            cand l2-announce 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+            cand devices 'Network devices: name, index, MAC, whether selected for announcing and why not'
+            cand ipam 'The IPAM engine in this process: leadership, pools and their counts'
+        }
+        &'lbctl;help;debug;l2-announce'= {
+        }
+        &'lbctl;help;debug;devices'= {
+        }
+        &'lbctl;help;debug;ipam'= {
         }
         &'lbctl;help;crds'= {
         }

@@ -44,6 +44,7 @@ complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "pools" -d 'List CiliumL
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "policies" -d 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "leases" -d 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "debug" -d 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -200,6 +201,74 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "scenarios" -d 'List the embedded scenarios'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "l2-announce" -d 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "devices" -d 'Network devices: name, index, MAC, whether selected for announcing and why not'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "ipam" -d 'The IPAM engine in this process: leadership, pools and their counts'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l context -d 'The kubeconfig context to use' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s o -l output -d 'Output format' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l color -d 'When to colour output (NO_COLOR is honoured in auto mode)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s A -l all-namespaces -d 'Look in every namespace'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s h -l help -d 'Print help'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from help" -f -a "l2-announce" -d 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from help" -f -a "devices" -d 'Network devices: name, index, MAC, whether selected for announcing and why not'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from help" -f -a "ipam" -d 'The IPAM engine in this process: leadership, pools and their counts'
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l context -d 'The kubeconfig context to use' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
@@ -214,9 +283,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s A -l all-namespaces
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s V -l version -d 'Print version'
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l l2-lease-prefix -d 'Name prefix of the per-Service announcement leases (Cilium\'s, so a mixed or migrating cluster never announces a VIP twice)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l debug-socket -d 'Unix socket for `lbctl debug` (default: /run/lbctl/debug.sock as root)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l node-name -d 'This node\'s name: the lease holder identity (default: $NODE_NAME, then the hostname)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l lease-duration -d 'How long a non-leader waits after the last renew before taking the IPAM lease' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l renew-deadline -d 'How long the leader may fail to renew before it stops writing' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l renew-deadline -d 'How long the leader may fail to renew before it stops writing and answering' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l retry-period -d 'Interval between lease attempts' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l metrics-addr -d 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l field-manager -d 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)' -r
@@ -235,8 +306,8 @@ always\t''
 never\t''"
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l ipam -d 'Run LB IPAM: allocate Service IPs from CiliumLoadBalancerIPPools (default on)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l no-ipam -d 'Do not run LB IPAM'
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l announce -d 'Run the L2 announcer (not implemented yet; default off)'
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l no-announce -d 'Do not run the L2 announcer (the default for now)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l announce -d 'Run the L2 announcer: contend for each selected Service\'s lease and answer ARP/NDP for its VIPs while leader (needs CAP_NET_RAW; default off, the DaemonSet turns it on)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l no-announce -d 'Do not run the L2 announcer (the default)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l enable-ipv6 -d 'Hand out IPv6 addresses to Services that ask for no family (Cilium\'s enable-ipv6)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s A -l all-namespaces -d 'Look in every namespace'
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
@@ -271,17 +342,21 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s A -l all-namespaces 
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "doctor" -d 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "pools" -d 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "policies" -d 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "leases" -d 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab crds serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "arp-probe" -d 'Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "doctor" -d 'Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "pools" -d 'List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "policies" -d 'List CiliumL2AnnouncementPolicies: selectors, interfaces, IP kinds, bad-* conditions, matches'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "leases" -d 'List L2 announcement leases: Service, holder, renew age, expiry, holder node readiness'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "debug" -d 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Serve the lab API server until Ctrl-C / SIGTERM'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "scenarios" -d 'List the embedded scenarios'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from debug" -f -a "l2-announce" -d 'VIPs this node answers for: IP, interface, Service, since, requests seen and answered'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from debug" -f -a "devices" -d 'Network devices: name, index, MAC, whether selected for announcing and why not'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and __fish_seen_subcommand_from debug" -f -a "ipam" -d 'The IPAM engine in this process: leadership, pools and their counts'

@@ -64,6 +64,8 @@ pub enum Command {
     Leases(ListArgs),
     /// The embedded lab: an in-memory Kubernetes API server preloaded with a scenario.
     Lab(LabArgs),
+    /// Ask a running `lbctl serve` on this host what it does (over its local socket).
+    Debug(DebugArgs),
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:
     /// `lbctl crds | kubectl apply -f -` on a cluster without Cilium.
     Crds,
@@ -81,6 +83,35 @@ pub enum Command {
         #[arg(long, default_value = "man", value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct DebugArgs {
+    #[command(subcommand)]
+    pub topic: DebugTopic,
+    /// The socket of the running serve (default: the path serve uses by default).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum DebugTopic {
+    /// VIPs this node answers for: IP, interface, Service, since, requests seen and answered.
+    L2Announce,
+    /// Network devices: name, index, MAC, whether selected for announcing and why not.
+    Devices,
+    /// The IPAM engine in this process: leadership, pools and their counts.
+    Ipam,
+}
+
+impl DebugTopic {
+    pub fn name(self) -> &'static str {
+        match self {
+            DebugTopic::L2Announce => "l2-announce",
+            DebugTopic::Devices => "devices",
+            DebugTopic::Ipam => "ipam",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -160,20 +191,28 @@ pub struct ServeArgs {
     /// Do not run LB IPAM.
     #[arg(long, overrides_with = "ipam")]
     pub no_ipam: bool,
-    /// Run the L2 announcer (not implemented yet; default off).
+    /// Run the L2 announcer: contend for each selected Service's lease and answer ARP/NDP for
+    /// its VIPs while leader (needs CAP_NET_RAW; default off, the DaemonSet turns it on).
     #[arg(long, overrides_with = "no_announce")]
     pub announce: bool,
-    /// Do not run the L2 announcer (the default for now).
+    /// Do not run the L2 announcer (the default).
     #[arg(long, overrides_with = "announce")]
     pub no_announce: bool,
+    /// Name prefix of the per-Service announcement leases (Cilium's, so a mixed or migrating
+    /// cluster never announces a VIP twice).
+    #[arg(long, default_value = "cilium-l2announce", value_name = "PREFIX")]
+    pub l2_lease_prefix: String,
+    /// Unix socket for `lbctl debug` (default: /run/lbctl/debug.sock as root).
+    #[arg(long, value_name = "PATH")]
+    pub debug_socket: Option<std::path::PathBuf>,
     /// This node's name: the lease holder identity (default: $NODE_NAME, then the hostname).
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,
     /// How long a non-leader waits after the last renew before taking the IPAM lease.
     #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     pub lease_duration: std::time::Duration,
-    /// How long the leader may fail to renew before it stops writing.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    /// How long the leader may fail to renew before it stops writing and answering.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub renew_deadline: std::time::Duration,
     /// Interval between lease attempts.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]

@@ -109,6 +109,52 @@ pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugE
     Ok(v["ok"].take())
 }
 
+/// Renders an answer: a table of its rows (`-o table|wide`), or JSON / YAML as given.
+pub fn render(
+    topic: &str,
+    v: &serde_json::Value,
+    format: crate::output::OutputFormat,
+) -> anyhow::Result<String> {
+    use crate::output::OutputFormat;
+    match format {
+        OutputFormat::Json => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
+        OutputFormat::Yaml => return crate::output::to_yaml(v),
+        OutputFormat::Table | OutputFormat::Wide => {}
+    }
+    let columns: &[&str] = match topic {
+        "l2-announce" => &[
+            "ip",
+            "interface",
+            "service",
+            "leading_for_s",
+            "valid",
+            "requests_seen",
+            "answered",
+            "gratuitous_sent",
+        ],
+        "devices" => &["name", "index", "mac", "operstate", "selected", "reason"],
+        _ => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
+    };
+    let rows = v.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(format!("no {topic} entries\n"));
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(columns.iter().map(|c| c.to_uppercase()));
+    for r in rows {
+        t.add_row(columns.iter().map(|c| match &r[*c] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".to_string(),
+            serde_json::Value::Number(n) if n.is_f64() => {
+                format!("{:.1}", n.as_f64().unwrap_or_default())
+            }
+            other => other.to_string(),
+        }));
+    }
+    Ok(format!("{t}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

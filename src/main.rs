@@ -142,6 +142,23 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             std::io::stdout().write_all(&out)?;
             Ok(Exit::Ok)
         }
+        Command::Debug(args) => {
+            let path = args
+                .socket
+                .clone()
+                .unwrap_or_else(lbctl::debug::default_socket);
+            let v = runtime()?
+                .block_on(lbctl::debug::query(&path, args.topic.name()))
+                .map_err(|e| match e {
+                    lbctl::debug::DebugError::Remote(m) => CodedError {
+                        code: Exit::Problem,
+                        message: m,
+                    },
+                    other => CodedError::unreachable(other.to_string()),
+                })?;
+            print(&lbctl::debug::render(args.topic.name(), &v, g.output)?)?;
+            Ok(Exit::Ok)
+        }
         Command::Crds => {
             std::io::stdout().write_all(lbctl::cli::crds_yaml()?.as_bytes())?;
             Ok(Exit::Ok)
@@ -211,14 +228,8 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
 
 fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow::Result<Exit> {
     use lbctl::model::names;
-    if args.announce_enabled() {
-        return Err(CodedError::usage(
-            "the L2 announcer is not implemented yet (issue 6); run `lbctl serve --no-announce`",
-        )
-        .into());
-    }
-    if !args.ipam_enabled() {
-        return Err(CodedError::usage("nothing to serve: --no-ipam and no announcer").into());
+    if !args.ipam_enabled() && !args.announce_enabled() {
+        return Err(CodedError::usage("nothing to serve: --no-ipam and no --announce").into());
     }
     let identity = args
         .node_name
@@ -236,11 +247,12 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         .namespace
         .clone()
         .unwrap_or_else(|| names::DEFAULT_AGENT_NAMESPACE.to_owned());
-    let timings = lbctl::lease::Timings {
-        lease_duration: args.lease_duration,
-        renew_deadline: args.renew_deadline,
-        retry_period: args.retry_period,
-    };
+    // Cilium's sanitising rules (reference §4.1), with its warnings.
+    let (timings, warnings) =
+        lbctl::lease::sanitize_timings(args.lease_duration, args.renew_deadline, args.retry_period);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     timings
         .validate()
         .map_err(|e| CodedError::usage(format!("lease timings: {e}")))?;
@@ -255,11 +267,19 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         field_manager: args.field_manager.clone(),
         ..lbctl::serve::ServeConfig::default()
     };
+    let debug_socket = args
+        .debug_socket
+        .clone()
+        .unwrap_or_else(lbctl::debug::default_socket);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Handlers before anything else: a supervisor may signal as soon as we exist.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         let target = lbctl::cluster::Target {
             kubeconfig: global.kubeconfig.clone(),
             context: global.context.clone(),
@@ -271,43 +291,106 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             .map_err(|e| {
                 CodedError::usage(format!("cannot listen on {}: {e}", args.metrics_addr))
             })?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let l2 = if args.announce_enabled() {
+            let cfg = lbctl::l2::announcer::AnnouncerConfig {
+                node_name: identity.clone(),
+                lease_namespace: namespace.clone(),
+                lease_prefix: args.l2_lease_prefix.clone(),
+                timings,
+                field_manager: names::FIELD_MANAGER_L2.to_owned(),
+            };
+            let (running, join) = lbctl::l2::runtime::start(
+                conn.client.clone(),
+                cfg,
+                "/sys/class/net".into(),
+                stop_rx.clone(),
+            );
+            let _ = shared.l2.set(running.clone());
+            Some((running, join))
+        } else {
+            None
+        };
+        let provider = std::sync::Arc::new(lbctl::serve::DebugTopics {
+            l2: l2.as_ref().map(|(r, _)| r.clone()),
+            shared: args.ipam_enabled().then(|| shared.clone()),
+        });
+        let debug = {
+            let path = debug_socket.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = lbctl::debug::serve(&path, provider, stop).await {
+                    tracing::warn!(path = %path.display(), error = %e, "debug socket unavailable");
+                }
+            })
+        };
         println!(
-            "lbctl serve: node {identity}, IPAM lease {namespace}/{}",
-            names::LBCTL_IPAM_LEASE
+            "lbctl serve: node {identity}, IPAM {}, L2 announcer {}, leases in {namespace}",
+            if args.ipam_enabled() { "on" } else { "off" },
+            if args.announce_enabled() { "on" } else { "off" },
         );
         println!("metrics on http://{bound}/metrics");
+        println!("debug socket {}", debug_socket.display());
         std::io::stdout().flush()?;
-        let lease = lbctl::lease::LeaseConfig::new(
-            namespace.clone(),
-            names::LBCTL_IPAM_LEASE,
-            identity.clone(),
-            timings,
-        );
-        let (handle, gate) = lbctl::serve::leader::elect(conn.client.clone(), lease)
-            .map_err(|e| CodedError::usage(e.to_string()))?;
-        let shutdown = async {
-            let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-            match term {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
+        let ipam = if args.ipam_enabled() {
+            let lease = lbctl::lease::LeaseConfig::new(
+                namespace.clone(),
+                names::LBCTL_IPAM_LEASE,
+                identity.clone(),
+                timings,
+            );
+            let (handle, gate) = lbctl::serve::leader::elect(conn.client.clone(), lease)
+                .map_err(|e| CodedError::usage(e.to_string()))?;
+            let mut stop = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let client = conn.client.clone();
+            let shared = shared.clone();
+            Some(tokio::spawn(async move {
+                let res = lbctl::serve::run_ipam(client, cfg, gate, shared, shutdown).await;
+                // Step down first so a standby takes over at once.
+                if let Err(e) = handle.release().await {
+                    tracing::warn!(error = %e, "releasing the IPAM lease");
                 }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
+                res
+            }))
+        } else {
+            shared
+                .ready
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        };
+        let mut ipam = ipam;
+        // IPAM ends on its own only when it cannot go on (e.g. the pool CRD is not served).
+        let early = {
+            let ipam_ended = async {
+                match ipam.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                _ = term.recv() => None,
+                _ = int.recv() => None,
+                r = ipam_ended => Some(r),
             }
         };
-        let res = lbctl::serve::run_ipam(conn.client.clone(), cfg, gate, shared, shutdown).await;
-        // Step down first so a standby takes over at once.
-        if let Err(e) = handle.release().await {
-            tracing::warn!(error = %e, "releasing the IPAM lease");
+        // Stop answering and release every lease so other nodes take over at once.
+        let _ = stop_tx.send(true);
+        if let Some((_, join)) = l2 {
+            let _ = join.await;
         }
-        res.map_err(|e| match e {
-            lbctl::serve::ServeError::NoPoolApi(_) => CodedError::unreachable(e.to_string()),
-            other => CodedError::unreachable(other.to_string()),
-        })?;
-        anyhow::Ok(Exit::Ok)
+        let _ = debug.await;
+        let result = match (early, ipam) {
+            (Some(r), _) => r,
+            (None, Some(h)) => h.await,
+            (None, None) => Ok(Ok(())),
+        };
+        match result {
+            Ok(Err(e)) => Err(CodedError::unreachable(e.to_string()).into()),
+            Err(e) => Err(anyhow::anyhow!("IPAM task failed: {e}")),
+            Ok(Ok(())) => anyhow::Ok(Exit::Ok),
+        }
     })
 }

@@ -4,3 +4,4 @@ pub mod announcer;
 pub mod devices;
 pub mod policy;
 pub mod responder;
+pub mod runtime;

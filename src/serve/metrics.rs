@@ -21,6 +21,8 @@ pub struct Shared {
     pub service_writes: AtomicU64,
     pub pool_writes: AtomicU64,
     pub write_errors: AtomicU64,
+    /// The L2 announcer, when this process runs it: its series are appended.
+    pub l2: std::sync::OnceLock<crate::l2::runtime::Running>,
 }
 
 fn escape(v: &str) -> String {
@@ -111,6 +113,9 @@ pub fn render(shared: &Shared) -> String {
         "Status patches that failed (retried)",
         shared.write_errors.load(Ordering::Relaxed),
     );
+    if let Some(l2) = shared.l2.get() {
+        out.push_str(&l2.metrics());
+    }
     out
 }
 

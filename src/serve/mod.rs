@@ -6,9 +6,12 @@
 //! the state and a context; HTTP endpoints and leader election sit apart.
 
 pub mod convert;
+pub mod debug;
 pub mod leader;
 pub mod metrics;
 pub mod status;
+
+pub use debug::DebugTopics;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;

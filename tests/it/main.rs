@@ -2,6 +2,7 @@
 
 mod support;
 
+mod announce_lan;
 mod announcer_lab;
 mod arp_probe;
 mod cli_artifacts;

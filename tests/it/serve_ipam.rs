@@ -760,15 +760,25 @@ fn falls_back_to_v2alpha1_pools() {
 fn unusable_flag_combinations_exit_2() {
     use crate::support::{lbctl, stderr, stdout};
     for (args, needle) in [
-        (&["serve", "--announce"][..], "not implemented yet"),
+        (&["serve", "--no-ipam"][..], "nothing to serve"),
         (
             &["serve", "--no-ipam", "--no-announce"][..],
             "nothing to serve",
         ),
         (&["serve", "--lease-duration", "soon"][..], "not a duration"),
+        // Cilium's sanitising: a renew deadline not below the duration is halved, with a warning
+        // (the missing kubeconfig then makes it a usage error).
         (
-            &["serve", "--lease-duration", "1s", "--renew-deadline", "2s"][..],
-            "lease timings",
+            &[
+                "serve",
+                "--kubeconfig",
+                "/nonexistent/kubeconfig",
+                "--lease-duration",
+                "1s",
+                "--renew-deadline",
+                "2s",
+            ][..],
+            "warning: ",
         ),
     ] {
         let out = lbctl(None, args);

@@ -1,0 +1,320 @@
+//! `lbctl serve --announce` on a namespace LAN with real peers: the lab API server in its own
+//! namespace, three nodes each running `serve`, and a client that asks with `lbctl arp-probe`,
+//! `arping`, `ndisc6` and watches with `tcpdump`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::netlan::Lan;
+
+const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
+const VIP4: &str = "10.77.0.100";
+const VIP6: &str = "fd77::100";
+
+fn scenario(dir: &Path) -> PathBuf {
+    let mut yaml = String::from(
+        "apiVersion: lab.lbctl.io/v1\nkind: Include\nmetadata: {name: cilium-crds}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {name: lan}\n---\n\
+         apiVersion: cilium.io/v2alpha1\nkind: CiliumL2AnnouncementPolicy\nmetadata: {name: lan}\n\
+         spec: {loadBalancerIPs: true, interfaces: ['^eth0$']}\n",
+    );
+    for n in ["n1", "n2", "n3"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n\
+             status: {{conditions: [{{type: Ready, status: 'True'}}]}}\n"
+        ));
+    }
+    for (name, ip, fam) in [("web", VIP4, "IPv4"), ("web6", VIP6, "IPv6")] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: lan}}\n\
+             spec: {{type: LoadBalancer, ipFamilies: [{fam}], ports: [{{port: 80}}]}}\n\
+             status: {{loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}}}\n"
+        ));
+    }
+    let p = dir.join("lan.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_lab(lan: &Lan, dir: &Path) -> (Proc, PathBuf) {
+    let kc = dir.join("kubeconfig");
+    let listen = format!("{}:0", lan.host("api").ipv4);
+    let mut child = lan
+        .command(
+            "api",
+            LBCTL,
+            &[
+                "lab",
+                "up",
+                "--listen",
+                &listen,
+                "--scenario",
+                scenario(dir).to_str().unwrap(),
+                "--kubeconfig-out",
+                kc.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Read both lines lab up prints: closing the pipe earlier would end it with SIGPIPE.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("listening on http://10.77.0."), "{first}");
+    assert!(lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .starts_with("export KUBECONFIG="));
+    (Proc(child), kc)
+}
+
+fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path) -> Proc {
+    let sock = dir.join(format!("{node}.sock"));
+    let child = lan
+        .command(
+            node,
+            LBCTL,
+            &[
+                "serve",
+                "--no-ipam",
+                "--announce",
+                "--node-name",
+                node,
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "--lease-duration",
+                "2s",
+                "--renew-deadline",
+                "1s",
+                "--retry-period",
+                "200ms",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--debug-socket",
+                sock.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// Responder MACs `lbctl arp-probe` sees for `ip` from the client.
+fn owners(lan: &Lan, ip: &str) -> Vec<String> {
+    let out = lan.exec(
+        "client",
+        LBCTL,
+        &[
+            "arp-probe",
+            ip,
+            "-i",
+            "eth0",
+            "--count",
+            "2",
+            "--interval",
+            "50ms",
+            "--timeout",
+            "400ms",
+            "--dup-window",
+            "200ms",
+            "-o",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["responders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["mac"].as_str().map(str::to_lowercase))
+        .collect()
+}
+
+fn wait_owner(
+    lan: &Lan,
+    ip: &str,
+    within: Duration,
+    accept: impl Fn(&str) -> bool,
+) -> (Vec<String>, Duration) {
+    let start = Instant::now();
+    loop {
+        let o = owners(lan, ip);
+        if o.len() == 1 && accept(&o[0]) {
+            return (o, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < within,
+            "no single acceptable owner for {ip} within {within:?}: {o:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn node_of(lan: &Lan, mac: &str) -> String {
+    ["n1", "n2", "n3"]
+        .into_iter()
+        .find(|n| lan.host(n).mac == mac)
+        .unwrap_or_else(|| panic!("{mac} is no node's"))
+        .to_string()
+}
+
+#[test]
+fn one_node_answers_and_fails_over() {
+    let Some(lan) = Lan::try_new(
+        "one_node_answers_and_fails_over",
+        &["api", "client", "n1", "n2", "n3"],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_lab, kc) = start_lab(&lan, dir.path());
+    let mut nodes: std::collections::HashMap<String, Proc> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| (n.to_string(), start_serve(&lan, n, &kc, dir.path())))
+        .collect();
+    let is_node = |m: &str| ["n1", "n2", "n3"].iter().any(|n| lan.host(n).mac == m);
+
+    // Exactly one MAC answers, a node's (the VIP is configured on no interface).
+    let (o, _) = wait_owner(&lan, VIP4, Duration::from_secs(10), is_node);
+    let leader = node_of(&lan, &o[0]);
+    // iputils arping agrees (its -w deadline must exceed -c).
+    let arping = lan.exec(
+        "client",
+        "arping",
+        &["-c", "3", "-w", "4", "-I", "eth0", VIP4],
+    );
+    let text = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    assert!(text.contains(&o[0]), "arping saw {text}");
+    for n in ["n1", "n2", "n3"].iter().filter(|n| **n != leader) {
+        assert!(
+            !text.contains(&lan.host(n).mac),
+            "a follower answered: {text}"
+        );
+    }
+    // IPv6: ndisc6 lists every responder.
+    let (o6, _) = wait_owner(&lan, VIP6, Duration::from_secs(10), is_node);
+    let nd = lan.exec(
+        "client",
+        "ndisc6",
+        &["-m", "-n", "-r", "3", "-w", "500", VIP6, "eth0"],
+    );
+    let ndt = String::from_utf8_lossy(&nd.stdout).to_lowercase();
+    assert!(ndt.contains(&o6[0]), "ndisc6 saw {ndt}");
+    assert_eq!(
+        ndt.matches("link-layer address").count(),
+        1,
+        "one NDP responder: {ndt}"
+    );
+
+    // The leader says so over its debug socket, with the requests it answered.
+    let sock = dir.path().join(format!("{leader}.sock"));
+    let dbg = lan.exec(
+        &leader,
+        LBCTL,
+        &[
+            "debug",
+            "l2-announce",
+            "--socket",
+            sock.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&dbg.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&dbg.stderr)));
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ip"] == VIP4)
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (
+            row["interface"].as_str(),
+            row["service"].as_str(),
+            row["valid"].as_bool()
+        ),
+        (Some("eth0"), Some("lan/web"), Some(true))
+    );
+    assert!(row["answered"].as_u64().unwrap() > 0, "{row}");
+    let dbg = lan.exec(
+        &leader,
+        LBCTL,
+        &["debug", "devices", "--socket", sock.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&dbg.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("eth0") && l.contains("true")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("lo") && l.contains("false")),
+        "{text}"
+    );
+
+    // The client's neighbour entry for the VIP points at the leader.
+    lan.exec("client", "ping", &["-c", "1", "-W", "1", VIP4]);
+    let neigh = String::from_utf8_lossy(&lan.exec("client", "ip", &["neigh", "show", VIP4]).stdout)
+        .to_lowercase();
+    assert!(neigh.contains(&o[0]), "{neigh}");
+
+    // SIGKILL the leader: another node answers within lease duration + retry period (+ probe
+    // time), and announces itself with a gratuitous ARP that moves the client's entry.
+    let cap = lan.tcpdump("client", &["arp"]);
+    drop(nodes.remove(&leader));
+    let (o2, took) = wait_owner(&lan, VIP4, Duration::from_secs(6), |m| {
+        is_node(m) && node_of(&lan, m) != leader
+    });
+    assert!(
+        took < Duration::from_millis(2200 + 200 + 1500),
+        "SIGKILL failover took {took:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let dump = cap.stop();
+    // tcpdump prints the request form as "Request who-has VIP (ff:ff:ff:ff:ff:ff) tell VIP".
+    let is_garp = |l: &str| {
+        l.to_lowercase().contains(&o2[0])
+            && l.contains(&format!("Request who-has {VIP4} "))
+            && l.contains(&format!("tell {VIP4},"))
+    };
+    assert!(
+        dump.lines().any(is_garp),
+        "no gratuitous ARP from the new owner in:\n{dump}"
+    );
+    let neigh = String::from_utf8_lossy(&lan.exec("client", "ip", &["neigh", "show", VIP4]).stdout)
+        .to_lowercase();
+    assert!(
+        neigh.contains(&o2[0]),
+        "client's neighbour entry did not move: {neigh}"
+    );
+
+    // SIGTERM the new leader: it releases its lease, the last node answers within a second.
+    let second = node_of(&lan, &o2[0]);
+    let p = nodes.remove(&second).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(p.0.id() as libc::pid_t, libc::SIGTERM) };
+    let (_, took) = wait_owner(&lan, VIP4, Duration::from_secs(4), |m| {
+        is_node(m) && node_of(&lan, m) != leader && node_of(&lan, m) != second
+    });
+    assert!(
+        took < Duration::from_millis(1000 + 700),
+        "SIGTERM failover took {took:?}"
+    );
+    drop(p);
+}
