@@ -318,3 +318,87 @@ fn one_node_answers_and_fails_over() {
     );
     drop(p);
 }
+
+#[test]
+fn leader_cut_off_from_the_api_goes_silent_before_takeover() {
+    let Some(lan) = Lan::try_new(
+        "leader_cut_off_from_the_api",
+        &["api", "client", "n1", "n2", "n3"],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_lab, kc) = start_lab(&lan, dir.path());
+    let _nodes: Vec<Proc> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| start_serve(&lan, n, &kc, dir.path()))
+        .collect();
+    let is_node = |m: &str| ["n1", "n2", "n3"].iter().any(|n| lan.host(n).mac == m);
+    let (o, _) = wait_owner(&lan, VIP4, Duration::from_secs(10), is_node);
+    let leader = node_of(&lan, &o[0]);
+
+    // The client watches ownership throughout: one JSON event per change.
+    let watch = lan
+        .command(
+            "client",
+            LBCTL,
+            &[
+                "arp-probe",
+                VIP4,
+                "-i",
+                "eth0",
+                "--watch",
+                "--duration",
+                "7s",
+                "--interval",
+                "100ms",
+                "--dup-window",
+                "150ms",
+                "-o",
+                "json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Cut the leader off from the API server only: the LAN stays up.
+    let api = format!("{}/32", lan.host("api").ipv4);
+    lan.ip(&leader, &["route", "add", "blackhole", &api]);
+    let cut = Instant::now();
+    // It stops answering by its renew deadline (1 s; allow for the probe's own rounds).
+    loop {
+        let o = owners(&lan, VIP4);
+        if !o.contains(&lan.host(&leader).mac) {
+            break;
+        }
+        assert!(
+            cut.elapsed() < Duration::from_millis(1000 + 1200),
+            "the fenced leader still answers after {:?}",
+            cut.elapsed()
+        );
+    }
+    // Someone else takes over once the lease has expired.
+    let (o2, _) = wait_owner(&lan, VIP4, Duration::from_secs(6), |m| {
+        is_node(m) && node_of(&lan, m) != leader
+    });
+    assert_ne!(node_of(&lan, &o2[0]), leader);
+    let out = watch.wait_with_output().unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let owner_sets: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "owners")
+        .map(|e| &e["owners"])
+        .collect();
+    assert!(!owner_sets.is_empty(), "the watch saw owners: {events:?}");
+    for s in &owner_sets {
+        assert!(
+            s.as_array().map_or(0, Vec::len) <= 1,
+            "two owners at once: {owner_sets:?}"
+        );
+    }
+}
