@@ -153,13 +153,13 @@ fn pure_controller(n: usize) -> (Duration, usize) {
     });
     let t0 = Instant::now();
     for i in 0..n {
-        // Shaped like the lab's Services: one label, one selector entry, one port.
+        // Shaped like the lab's Services as converted: one label, one port (the pod selector is
+        // kept only for `externalTrafficPolicy: Local`).
         let view = lbctl::ipam::ServiceView {
             namespace: "bench".into(),
             name: format!("svc-{i:05}"),
             is_load_balancer: true,
             labels: BTreeMap::from([("app".to_owned(), "bench".to_owned())]),
-            selector: BTreeMap::from([("app".to_owned(), format!("a{i}"))]),
             ports: vec![lbctl::ipam::engine::PortView {
                 port: 80,
                 protocol: "TCP".into(),
