@@ -43,7 +43,7 @@ impl Default for ServeConfig {
         ServeConfig {
             engine: EngineConfig::default(),
             field_manager: crate::model::names::FIELD_MANAGER_LBCTL.to_owned(),
-            write_concurrency: 16,
+            write_concurrency: 32,
         }
     }
 }
@@ -204,7 +204,7 @@ enum Written {
 }
 
 /// Status patches are sent in chunks so the bodies and responses in memory stay bounded.
-const WRITE_CHUNK: usize = 256;
+const WRITE_CHUNK: usize = 512;
 
 /// The IPAM loop's state (the "context" of controller-rs).
 struct Ipam {
