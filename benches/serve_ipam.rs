@@ -22,6 +22,31 @@ use lbctl::lab::{Lab, Scenario};
 use lbctl::model::pool::{v2, IpBlock};
 use serde_json::json;
 
+/// Counts live heap bytes so the controller's own footprint can be reported.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 struct Serve {
     child: Child,
     addr: String,
@@ -112,7 +137,8 @@ fn svc(i: usize) -> Service {
     .expect("service literal")
 }
 
-fn pure_controller(n: usize) -> Duration {
+fn pure_controller(n: usize) -> (Duration, usize) {
+    let live0 = LIVE.load(std::sync::atomic::Ordering::Relaxed);
     let mut c = Controller::new(EngineConfig::default());
     let _ = c.upsert_pool(PoolInput {
         spec: PoolSpec {
@@ -127,10 +153,17 @@ fn pure_controller(n: usize) -> Duration {
     });
     let t0 = Instant::now();
     for i in 0..n {
+        // Shaped like the lab's Services as converted: one label, one port (the pod selector is
+        // kept only for `externalTrafficPolicy: Local`).
         let view = lbctl::ipam::ServiceView {
             namespace: "bench".into(),
             name: format!("svc-{i:05}"),
             is_load_balancer: true,
+            labels: BTreeMap::from([("app".to_owned(), "bench".to_owned())]),
+            ports: vec![lbctl::ipam::engine::PortView {
+                port: 80,
+                protocol: "TCP".into(),
+            }],
             ..Default::default()
         };
         c.upsert_service(
@@ -143,8 +176,12 @@ fn pure_controller(n: usize) -> Duration {
         );
     }
     let changes = c.reconcile();
+    let took = t0.elapsed();
     assert_eq!(changes.services.len(), n);
-    t0.elapsed()
+    drop(changes);
+    let bytes = LIVE.load(std::sync::atomic::Ordering::Relaxed) - live0;
+    std::hint::black_box(&c);
+    (took, bytes)
 }
 
 fn main() {
@@ -153,9 +190,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     println!("serve --ipam bench, {n} Services");
+    let (took, bytes) = pure_controller(n);
     println!(
-        "  pure controller: {n} Services allocated in {:?}",
-        pure_controller(n)
+        "  pure controller: {n} Services allocated in {took:?}; holds {:.1} MiB ({} B/Service)",
+        bytes as f64 / 1_048_576.0,
+        bytes / n.max(1)
     );
 
     let scenario = Scenario::parse(

@@ -271,6 +271,13 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         .debug_socket
         .clone()
         .unwrap_or_else(lbctl::debug::default_socket);
+    // Two malloc arenas instead of eight per core: the IPAM loop is one task, and fewer arenas
+    // keep RSS close to the live heap at 10,000 Services.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

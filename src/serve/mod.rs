@@ -46,7 +46,7 @@ impl Default for ServeConfig {
         ServeConfig {
             engine: EngineConfig::default(),
             field_manager: crate::model::names::FIELD_MANAGER_LBCTL.to_owned(),
-            write_concurrency: 16,
+            write_concurrency: 32,
         }
     }
 }
@@ -182,10 +182,12 @@ fn newer(old: &str, new: &str) -> bool {
     }
 }
 
-/// What the writer needs besides the controller's copy of the input.
+/// What the writer needs besides the controller's copy of the input: the status itself only
+/// when it holds more than the input describes (see [`status::compact`]).
 struct SvcEntry {
     resource_version: String,
-    status: Option<ServiceStatus>,
+    extra: Option<Box<ServiceStatus>>,
+    condition_time: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -205,7 +207,7 @@ enum Written {
 }
 
 /// Status patches are sent in chunks so the bodies and responses in memory stay bounded.
-const WRITE_CHUNK: usize = 256;
+const WRITE_CHUNK: usize = 512;
 
 /// The IPAM loop's state (the "context" of controller-rs).
 struct Ipam {
@@ -440,12 +442,14 @@ impl Ipam {
             // Cilium logs and drops these too; no condition records them.
             warn!(service = %key, entries = ?msg.obs.invalid_ips, "ignoring requested IPs that do not parse");
         }
+        let (extra, condition_time) = status::compact(msg.status, &msg.obs.input);
         self.ctl.upsert_service(key.clone(), msg.obs.input);
         self.svcs.insert(
             key,
             SvcEntry {
                 resource_version: msg.resource_version,
-                status: msg.status,
+                extra,
+                condition_time,
             },
         );
     }
@@ -545,11 +549,16 @@ impl Ipam {
             let mut jobs = Vec::with_capacity(WRITE_CHUNK);
             while jobs.len() < WRITE_CHUNK {
                 let Some((key, d)) = svcs.next() else { break };
-                let Some(entry) = self.svcs.get(&key) else {
+                let (Some(entry), Some(input)) = (self.svcs.get(&key), self.ctl.service(&key))
+                else {
                     continue;
                 };
-                let new = status::service_status(entry.status.as_ref(), &d, now);
-                if !status::service_status_differs(entry.status.as_ref(), &new) {
+                let current = match &entry.extra {
+                    Some(s) => (**s).clone(),
+                    None => status::rebuild(input, entry.condition_time),
+                };
+                let new = status::service_status(Some(&current), &d, now);
+                if !status::service_status_differs(Some(&current), &new) {
                     continue;
                 }
                 debug!(service = %key, ingress = ?d.ingress, condition = ?d.condition, "writing service status");

@@ -173,6 +173,59 @@ pub fn pool_patch(conditions: &[Condition], resource_version: &str) -> Value {
     })
 }
 
+/// The status as the controller's input describes it (ingress IPs and our condition), with
+/// `last_transition` for the condition. Most Services' status is exactly this, so the cache
+/// keeps only the timestamp for them instead of a second copy of the status.
+pub fn rebuild(
+    input: &crate::ipam::controller::ServiceInput,
+    last_transition: Option<Timestamp>,
+) -> ServiceStatus {
+    let ingress: Vec<LoadBalancerIngress> = input
+        .view
+        .ingress_ips
+        .iter()
+        .map(|ip| LoadBalancerIngress {
+            ip: Some(ip.to_string()),
+            ..LoadBalancerIngress::default()
+        })
+        .collect();
+    let conditions: Vec<Condition> = match (&input.condition, last_transition) {
+        (Some(c), Some(t)) => vec![Condition {
+            type_: names::SVC_SATISFIED_CONDITION.to_owned(),
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            observed_generation: Some(c.observed_generation),
+            last_transition_time: Time(t),
+        }],
+        _ => Vec::new(),
+    };
+    ServiceStatus {
+        load_balancer: Some(LoadBalancerStatus {
+            ingress: (!ingress.is_empty()).then_some(ingress),
+        }),
+        conditions: (!conditions.is_empty()).then_some(conditions),
+    }
+}
+
+/// What to cache for a Service's status: nothing but the condition time when [`rebuild`] gives
+/// it back exactly, else the whole status.
+pub fn compact(
+    status: Option<ServiceStatus>,
+    input: &crate::ipam::controller::ServiceInput,
+) -> (Option<Box<ServiceStatus>>, Option<Timestamp>) {
+    let time = status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .and_then(crate::serve::convert::satisfied_condition)
+        .map(|c| c.last_transition_time.0);
+    if service_status_differs(status.as_ref(), &rebuild(input, time)) {
+        (status.map(Box::new), time)
+    } else {
+        (None, time)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +306,36 @@ mod tests {
         assert_eq!(body["status"]["loadBalancer"]["ingress"], Value::Null);
         assert_eq!(body["status"]["conditions"], Value::Null);
         assert_eq!(body["metadata"]["resourceVersion"], "7");
+    }
+
+    #[test]
+    fn compact_keeps_only_what_cannot_be_rebuilt() {
+        use crate::ipam::controller::ServiceInput;
+        use crate::serve::convert;
+        let plain = service_status(None, &satisfied(1), t(100));
+        let svc = |status: &ServiceStatus| {
+            let obj: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+                "metadata": {"name": "a", "namespace": "b", "generation": 1},
+                "spec": {"type": "LoadBalancer"},
+                "status": status,
+            }))
+            .unwrap();
+            convert::service(&obj).input
+        };
+        let input: ServiceInput = svc(&plain);
+        let (extra, time) = compact(Some(plain.clone()), &input);
+        assert!(extra.is_none());
+        assert_eq!(rebuild(&input, time), plain);
+        let mut odd = plain.clone();
+        odd.load_balancer
+            .as_mut()
+            .unwrap()
+            .ingress
+            .as_mut()
+            .unwrap()[0]
+            .ip_mode = Some("Proxy".into());
+        let (extra, _) = compact(Some(odd.clone()), &svc(&odd));
+        assert_eq!(extra.as_deref(), Some(&odd));
     }
 
     #[test]

@@ -402,6 +402,16 @@ fn restart_with_1000_satisfied_services_writes_nothing() {
                 .await
                 .unwrap();
         }
+        // A sharing group and a pinned address must survive the restart as well.
+        for (name, port, ann) in [
+            ("shared-a", 81, (names::ANNOTATION_SHARING_KEY, "k")),
+            ("shared-b", 82, (names::ANNOTATION_SHARING_KEY_LEGACY, "k")),
+            ("pinned", 83, (names::ANNOTATION_IPS, "10.20.15.250")),
+        ] {
+            let mut s = lb_service("demo", name, port);
+            s.metadata.annotations = Some(BTreeMap::from([(ann.0.to_owned(), ann.1.to_owned())]));
+            svcs.create(&PostParams::default(), &s).await.unwrap();
+        }
         eventually("all satisfied", Duration::from_secs(60), || async {
             let list = svcs.list(&Default::default()).await.ok()?;
             let m: BTreeMap<String, Vec<String>> = list
@@ -414,19 +424,25 @@ fn restart_with_1000_satisfied_services_writes_nothing() {
                 .iter()
                 .filter(|s| condition(s).is_some_and(|c| c.1 == "satisfied"))
                 .count();
-            (done == n + 1 - deleted).then_some(m)
+            (done == n + 4 - deleted).then_some(m)
         })
         .await
     });
     let n = n - deleted;
     let distinct: std::collections::BTreeSet<&Vec<String>> = before.values().collect();
-    assert_eq!(distinct.len(), n + 1, "every Service has its own IP");
+    assert_eq!(
+        distinct.len(),
+        n + 3,
+        "one IP per Service, except the shared pair"
+    );
+    assert_eq!(before["shared-a"], before["shared-b"]);
+    assert_eq!(before["pinned"], vec!["10.20.15.250"]);
     // One status write per Service, no more.
     let svc_writes = status_writes(&env.lab)
         .iter()
         .filter(|r| r.path.contains("/services/") && r.path.ends_with("/status"))
         .count();
-    assert_eq!(svc_writes, n + deleted + 1);
+    assert_eq!(svc_writes, n + deleted + 4);
     assert!(first.alive());
     // SIGKILL: no chance to release the lease or write anything on the way out.
     drop(first);

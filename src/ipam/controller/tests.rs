@@ -745,7 +745,21 @@ proptest! {
         let mut creation = 0;
         for op in &ops {
             apply(&mut c, op, &mut creation);
+            let before: BTreeMap<ServiceKey, Vec<IpAddr>> =
+                c.service_keys().map(|k| (k.clone(), c.held(k).to_vec())).collect();
             let ch = c.reconcile();
+            // Anything neither held before nor imported from the Service's own status is a new
+            // allocation, and new allocations only come from enabled, non-conflicting pools.
+            for k in c.service_keys() {
+                let observed = &c.service(k).unwrap().view.ingress_ips;
+                for ip in c.held(k) {
+                    let fresh = !before.get(k).is_some_and(|b| b.contains(ip)) && !observed.contains(ip);
+                    if fresh {
+                        let pool_ok = c.pools().iter().any(|p| p.allocatable() && p.range_of(*ip).is_some());
+                        prop_assert!(pool_ok, "{} newly got {} from a disabled or conflicting pool", k, ip);
+                    }
+                }
+            }
             if matches!(op, Op::Echo) || creation % 2 == 0 {
                 echo(&mut c, &ch);
             }
