@@ -32,7 +32,15 @@ pub enum Action {
         path: &'static str,
         body: &'static str,
     },
+    /// Wait (bounded) until the Service's first ingress IP is this one, then show the Service.
+    AwaitIp(&'static str),
+    /// Start an L2 announcer (`lbctl serve --announce`) for each node, in-process.
+    StartAnnouncers,
+    /// Wait (bounded) until a node holds the Service's lease, then show the lease.
+    AwaitLease,
 }
+
+const SVC: &str = "/api/v1/namespaces/demo/services/demo-web";
 
 pub const STEPS: &[Step] = &[
     Step {
@@ -54,7 +62,39 @@ pub const STEPS: &[Step] = &[
         },
     },
     Step {
-        say: "Turn on L2 announcements (rung 3):",
+        say: "LB IPAM (lbctl serve --ipam, running in this lab as cilium-operator would) wakes up with the first pool \
+and assigns the first address of the range:",
+        command: "kubectl -n demo get svc demo-web",
+        action: Action::AwaitIp("192.168.111.240"),
+    },
+    Step {
+        say: "The article wants a fixed address instead. Request it with Cilium's annotation:",
+        command: "kubectl -n demo annotate svc demo-web lbipam.cilium.io/ips=192.168.111.11 --overwrite",
+        action: Action::Patch {
+            path: SVC,
+            body: r#"{"metadata":{"annotations":{"lbipam.cilium.io/ips":"192.168.111.11"}}}"#,
+        },
+    },
+    Step {
+        say: "The IP went away again. Ask why:",
+        command: "lbctl doctor -n demo svc/demo-web",
+        action: Action::Doctor,
+    },
+    Step {
+        say: "192.168.111.11 lies in no pool (Cilium says no_pool). Add a pool that covers it:",
+        command: "kubectl apply -f pinned-pool.yaml   # blocks: [{start: 192.168.111.11}]",
+        action: Action::Create {
+            path: "/apis/cilium.io/v2/ciliumloadbalancerippools",
+            body: r#"{"apiVersion":"cilium.io/v2","kind":"CiliumLoadBalancerIPPool","metadata":{"name":"demo-pinned"},"spec":{"blocks":[{"start":"192.168.111.11"}],"serviceSelector":{"matchLabels":{"io.kubernetes.service.name":"demo-web"}}}}"#,
+        },
+    },
+    Step {
+        say: "LB IPAM honours the request:",
+        command: "kubectl -n demo get svc demo-web",
+        action: Action::AwaitIp("192.168.111.11"),
+    },
+    Step {
+        say: "An address alone answers nobody on the LAN. Turn on L2 announcements (rung 3):",
         command: "kubectl -n kube-system patch configmap cilium-config --type merge -p '{\"data\":{\"enable-l2-announcements\":\"true\"}}'",
         action: Action::Patch {
             path: "/api/v1/namespaces/kube-system/configmaps/cilium-config",
@@ -78,9 +118,19 @@ pub const STEPS: &[Step] = &[
         },
     },
     Step {
-        say: "Walk the ladder again. Pools and L2 prerequisites now pass. No LB IPAM engine runs inside this lab yet \
-(lbctl serve --ipam will), so nothing assigns the IP: doctor now says exactly that. On a real cluster \
-cilium-operator would assign 192.168.111.240 here and the ladder would continue to the lease and ARP rungs.",
+        say: "The agents restart with L2 announcements on (here: lbctl serve --announce for cp-1 and worker-1). \
+Each contends for the Service's lease; the holder answers ARP for the VIP:",
+        command: "kubectl -n kube-system rollout restart daemonset/cilium && kubectl -n kube-system get lease cilium-l2announce-demo-demo-web",
+        action: Action::StartAnnouncers,
+    },
+    Step {
+        say: "One node won the lease:",
+        command: "kubectl -n kube-system get lease cilium-l2announce-demo-demo-web",
+        action: Action::AwaitLease,
+    },
+    Step {
+        say: "Walk the ladder once more. Every rung passes; only the ARP probe is skipped, because this demo's \
+nodes are not on your LAN. On a host on the VIP's segment, `lbctl arp-probe 192.168.111.11` shows the owner's MAC:",
         command: "lbctl doctor -n demo svc/demo-web",
         action: Action::Doctor,
     },
@@ -118,7 +168,9 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
     let interactive = !unattended && std::io::stdin().is_terminal();
     let scenario = Scenario::load("demo")?;
     let lab = Lab::start("127.0.0.1:0".parse()?, &[scenario])?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // The engines run as tasks beside the story, so the runtime needs its own threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     // kube's client spawns its buffer task, so it must be built inside the runtime.
@@ -132,6 +184,23 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
         "lbctl lab demo: an in-memory Kubernetes API server at {}",
         lab.url()
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // LB IPAM, as cilium-operator would run it: the only replica, so always the leader.
+    let (_leading_tx, leading) = tokio::sync::watch::channel(true);
+    let ipam = {
+        let client = conn.client.clone();
+        let mut stop = stop_rx.clone();
+        rt.spawn(crate::serve::run_ipam(
+            client,
+            crate::serve::ServeConfig::default(),
+            leading,
+            std::sync::Arc::default(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
+    };
+    let mut announcers = Vec::new();
     let mut last = Exit::Ok;
     for (i, step) in STEPS.iter().enumerate() {
         println!("\n── step {} ── {}\n$ {}\n", i + 1, step.say, step.command);
@@ -172,12 +241,121 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
                     send(&conn, "PATCH", path, body).await?;
                     println!("patched.");
                 }
+                Action::AwaitIp(ip) => {
+                    let got = wait_for(|| async {
+                        let svc = get(&conn, SVC).await.ok()?;
+                        (svc["status"]["loadBalancer"]["ingress"][0]["ip"].as_str() == Some(ip))
+                            .then_some(())
+                    })
+                    .await;
+                    let svc = get(&conn, SVC).await?;
+                    let shown = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+                        .as_str()
+                        .unwrap_or("<pending>");
+                    println!("NAME       TYPE           EXTERNAL-IP   PORT(S)");
+                    println!("demo-web   LoadBalancer   {shown:<13} 80/TCP");
+                    if got.is_none() {
+                        println!("(expected {ip}; LB IPAM did not assign it in time)");
+                    }
+                }
+                Action::StartAnnouncers => {
+                    for node in ["cp-1", "worker-1"] {
+                        announcers.push(start_announcer(&conn, node, stop_rx.clone()));
+                    }
+                    println!("announcers started on cp-1 and worker-1.");
+                }
+                Action::AwaitLease => {
+                    let path = format!(
+                        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{}",
+                        crate::model::names::l2_lease_name("demo", "demo-web")
+                    );
+                    let holder = wait_for(|| async {
+                        let l = get(&conn, &path).await.ok()?;
+                        l["spec"]["holderIdentity"]
+                            .as_str()
+                            .filter(|h| !h.is_empty())
+                            .map(String::from)
+                    })
+                    .await;
+                    println!("NAME                              HOLDER");
+                    println!(
+                        "cilium-l2announce-demo-demo-web   {}",
+                        holder.as_deref().unwrap_or("<none>")
+                    );
+                }
             }
             anyhow::Ok(())
         })?;
         pause(interactive);
     }
-    println!("\nThe demo ends here for now: the remaining failure is the missing IPAM engine, not your cluster.");
-    let _ = last;
-    Ok(Exit::Ok)
+    // Release the leases and stop the engines before the lab goes away.
+    let _ = stop_tx.send(true);
+    rt.block_on(async {
+        for a in announcers {
+            let _ = a.await;
+        }
+        let _ = ipam.await;
+    });
+    println!(
+        "\nThat is the whole ladder: an address from a pool, a pinned address, L2 announcements, a lease \
+holder. To see a VIP answered on a real (namespace-built) LAN, run the test suite as root: \
+tests/it/announce_lan.rs does it with arping, ndisc6 and tcpdump."
+    );
+    Ok(last)
+}
+
+async fn get(conn: &Connection, path: &str) -> anyhow::Result<Value> {
+    Ok(conn
+        .client
+        .request(http::Request::get(path).body(Vec::new())?)
+        .await?)
+}
+
+/// Polls `f` until it yields, for at most 10 s (the engines need well under a second).
+async fn wait_for<T, F, Fut>(mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// An announcer for `node` whose only device is `eth0`: it contends for leases and keeps its
+/// table, but sends no frames (the demo's nodes have no real interfaces).
+fn start_announcer(
+    conn: &Connection,
+    node: &str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    use crate::l2::announcer::{self, AnnouncerConfig, Snapshot, Table};
+    let cfg = AnnouncerConfig {
+        node_name: node.into(),
+        lease_namespace: crate::model::names::DEFAULT_AGENT_NAMESPACE.into(),
+        lease_prefix: crate::model::names::L2_LEASE_PREFIX.into(),
+        timings: crate::lease::Timings::CILIUM_DEFAULT,
+        field_manager: crate::model::names::FIELD_MANAGER_L2.into(),
+    };
+    let (table_tx, _table) = tokio::sync::watch::channel(Table::new());
+    let (snap_tx, _snap) = tokio::sync::watch::channel(Snapshot::default());
+    let devices = std::sync::Arc::new(|| {
+        vec![crate::l2::policy::Device {
+            name: "eth0".into(),
+            selected: true,
+        }]
+    });
+    tokio::spawn(announcer::run(
+        conn.client.clone(),
+        cfg,
+        devices,
+        table_tx,
+        snap_tx,
+        stop,
+    ))
 }

@@ -544,15 +544,32 @@ fn lab_demo_runs_unattended_and_tells_the_story() {
     let o = lbctl(None, &["lab", "demo"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("<pending>"), "{out}");
+    let pos = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{out}"))
+    };
+    // The story, in order: pending, pool rung fails, the engine assigns the range's first
+    // address, the pinned address is refused with no_pool until a pool covers it, a node
+    // wins the lease, and the whole ladder passes.
+    let steps = [
+        "demo-web   LoadBalancer   <pending>",
+        "fails at rung 2 (pools), check pools-exist",
+        "$ kubectl apply -f pool.yaml",
+        "demo-web   LoadBalancer   192.168.111.240",
+        "lbipam.cilium.io/ips=192.168.111.11",
+        "fails at rung 1 (service), check requested-ips",
+        "demo-web   LoadBalancer   192.168.111.11",
+        "cilium-l2announce-demo-demo-web   ",
+        "demo/demo-web: every check passes",
+    ];
+    let mut last = 0;
+    for s in steps {
+        let p = pos(s);
+        assert!(p >= last, "{s:?} out of order in:\n{out}");
+        last = p;
+    }
     assert!(
-        out.contains("fails at rung 2 (pools), check pools-exist"),
-        "{out}"
-    );
-    assert!(out.contains("$ kubectl apply -f pool.yaml"), "{out}");
-    // After the fixes the pool and L2 rungs pass; only the missing engine remains.
-    assert!(
-        out.contains("fails at rung 1 (service), check condition"),
-        "{out}"
+        !out.contains("cilium-l2announce-demo-demo-web   <none>"),
+        "a node holds the lease:\n{out}"
     );
 }
