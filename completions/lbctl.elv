@@ -171,6 +171,8 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --listen 'Address to listen on; port 0 picks a free port'
             cand --scenario 'Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable'
             cand --kubeconfig-out 'Where to write the kubeconfig (default: a file in the temp directory named after the port)'
+            cand --request-log 'Append every request the lab serves to FILE, one JSON object per line (method, path, query, status, user agent): to see exactly what a client does'
+            cand --fault 'Fail requests on purpose: METHOD:PATH-SUBSTRING:STATUS[:COUNT] (METHOD may be `*`; COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable'
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'
             cand --context 'The kubeconfig context to use'
             cand -n 'Namespace of the Service (default: the context''s namespace, else "default")'

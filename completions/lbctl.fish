@@ -154,6 +154,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_sub
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l listen -d 'Address to listen on; port 0 picks a free port' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l scenario -d 'Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig-out -d 'Where to write the kubeconfig (default: a file in the temp directory named after the port)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l request-log -d 'Append every request the lab serves to FILE, one JSON object per line (method, path, query, status, user agent): to see exactly what a client does' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l fault -d 'Fail requests on purpose: METHOD:PATH-SUBSTRING:STATUS[:COUNT] (METHOD may be `*`; COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l context -d 'The kubeconfig context to use' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r

@@ -179,6 +179,14 @@ pub struct LabUpArgs {
     /// Where to write the kubeconfig (default: a file in the temp directory named after the port).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
+    /// Append every request the lab serves to FILE, one JSON object per line (method, path,
+    /// query, status, user agent): to see exactly what a client does.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+    /// Fail requests on purpose: METHOD:PATH-SUBSTRING:STATUS[:COUNT] (METHOD may be `*`;
+    /// COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable.
+    #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+    pub faults: Vec<crate::lab::Fault>,
 }
 
 /// `lbctl serve`. The global `-n/--namespace` is the namespace of the IPAM lease here
@@ -306,4 +314,57 @@ pub fn crds_yaml() -> anyhow::Result<String> {
         out.push_str(&crate::output::to_yaml(&crd)?);
     }
     Ok(out)
+}
+
+/// `METHOD:PATH-SUBSTRING:STATUS[:COUNT]` for `lab up --fault`.
+pub fn parse_fault(spec: &str) -> Result<crate::lab::Fault, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (method, path, status, count) = match parts.as_slice() {
+        [m, p, s] => (*m, *p, *s, "1"),
+        [m, p, s, c] => (*m, *p, *s, *c),
+        _ => {
+            return Err(format!(
+                "{spec:?}: expected METHOD:PATH-SUBSTRING:STATUS[:COUNT]"
+            ))
+        }
+    };
+    let status: u16 = status
+        .parse()
+        .ok()
+        .filter(|s| (400..600).contains(s))
+        .ok_or_else(|| format!("{spec:?}: STATUS must be an HTTP error code (400-599)"))?;
+    let count: usize = count
+        .parse()
+        .map_err(|_| format!("{spec:?}: COUNT must be a whole number"))?;
+    Ok(crate::lab::Fault {
+        method: (method != "*").then(|| method.to_ascii_uppercase()),
+        path_contains: path.to_string(),
+        status: Some(status),
+        delay: None,
+        count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs() {
+        let f = parse_fault("patch:/status:409").unwrap();
+        assert_eq!(
+            (
+                f.method.as_deref(),
+                f.path_contains.as_str(),
+                f.status,
+                f.count
+            ),
+            (Some("PATCH"), "/status", Some(409), 1)
+        );
+        let f = parse_fault("*:/leases:500:3").unwrap();
+        assert_eq!((f.method, f.count), (None, 3));
+        assert!(parse_fault("GET:/x").is_err());
+        assert!(parse_fault("GET:/x:200").is_err());
+        assert!(parse_fault("GET:/x:500:many").is_err());
+    }
 }

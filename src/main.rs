@@ -189,6 +189,22 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
+/// Appends the requests logged since `from` as JSON lines; returns the new count.
+fn append_requests(
+    lab: &lbctl::lab::Lab,
+    file: Option<&mut std::fs::File>,
+    from: usize,
+) -> anyhow::Result<usize> {
+    let Some(file) = file else { return Ok(from) };
+    let all = lab.requests();
+    for r in all.iter().skip(from) {
+        let line = serde_json::json!({"method": r.method, "path": r.path, "query": r.query,
+            "status": r.status, "user_agent": r.user_agent});
+        writeln!(file, "{line}")?;
+    }
+    Ok(all.len())
+}
+
 fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     let scenarios = args
         .scenarios
@@ -201,7 +217,10 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
         }
         other => CodedError::usage(other.to_string()),
     })?;
-    let path = args.kubeconfig_out.unwrap_or_else(|| {
+    for f in &args.faults {
+        lab.inject(f.clone());
+    }
+    let path = args.kubeconfig_out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()))
     });
     lab.write_kubeconfig(&path)
@@ -216,10 +235,28 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
         println!("lab API server listening on {}", lab.url());
         println!("export KUBECONFIG={}", path.display());
         std::io::stdout().flush()?;
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        let mut log = match &args.request_log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("opening request log {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let mut written = 0;
+        let mut flush = tokio::time::interval(std::time::Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+                _ = flush.tick(), if log.is_some() => {
+                    written = append_requests(&lab, log.as_mut(), written)?;
+                }
+            }
         }
+        append_requests(&lab, log.as_mut(), written)?;
         anyhow::Ok(())
     })?;
     drop(lab);

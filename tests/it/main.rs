@@ -6,6 +6,7 @@ mod announce_lan;
 mod announcer_lab;
 mod arp_probe;
 mod cli_artifacts;
+mod deploy_rbac;
 mod doctor;
 mod doctor_probe;
 mod lab_kube;
