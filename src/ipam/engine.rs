@@ -9,58 +9,22 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::ipam::alloc::{AllocError, Family};
-use crate::ipam::block::render;
 use crate::ipam::pool::PoolStore;
 
-// ---------------------------------------------------------------------------------------------
-// consts: Cilium's strings used here, so they can move to `model/names.rs` verbatim.
-// ---------------------------------------------------------------------------------------------
-
-/// Synthetic label holding the Service's namespace, added before pool selectors run.
-pub const LABEL_SERVICE_NAMESPACE: &str = "io.kubernetes.service.namespace";
-/// Synthetic label holding the Service's name.
-pub const LABEL_SERVICE_NAME: &str = "io.kubernetes.service.name";
-/// `loadBalancerClass` served when the operator has BGP enabled.
-pub const CLASS_BGP: &str = "io.cilium/bgp-control-plane";
-/// `loadBalancerClass` served when the operator has L2 announcements enabled.
-pub const CLASS_L2: &str = "io.cilium/l2-announcer";
-/// Wildcard in `sharing-cross-namespace`.
-pub const SHARING_CROSS_NAMESPACE_ALL: &str = "*";
-
-/// Condition type on the Service (current name).
-pub const SVC_CONDITION_TYPE: &str = "cilium.io/IPAMRequestSatisfied";
-/// Condition type on the Service (v1.13-era name, still to be read).
-pub const SVC_CONDITION_TYPE_LEGACY: &str = "io.cilium/lb-ipam-request-satisfied";
-
-/// Reasons of `IPAMRequestSatisfied`.
-pub const REASON_SATISFIED: &str = "satisfied";
-pub const REASON_NO_POOL: &str = "no_pool";
-pub const REASON_POOL_SELECTOR_MISMATCH: &str = "pool_selector_mismatch";
-pub const REASON_ALREADY_ALLOCATED: &str = "already_allocated";
-pub const REASON_ALREADY_ALLOCATED_INCOMPATIBLE: &str = "already_allocated_incompatible_service";
-pub const REASON_OUT_OF_IPS: &str = "out_of_ips";
-
-/// Messages of `IPAMRequestSatisfied`; `{ip}` and `{reason}` are filled by
-/// [`SvcCondition::message`].
-pub const MSG_NO_POOL_FOR_IP: &str = "No pool exists with a CIDR containing '{ip}'";
-pub const MSG_POOL_SELECTOR_MISMATCH: &str =
-    "The pool with the CIDR containing '{ip}', doesn't select this service";
-pub const MSG_ALREADY_ALLOCATED: &str = "The IP '{ip}' is already allocated to another service";
-pub const MSG_ALREADY_ALLOCATED_INCOMPATIBLE: &str =
-    "The IP '{ip}' is already allocated to an incompatible service. Reason: {reason}";
-pub const MSG_NO_POOL: &str =
-    "There are no enabled CiliumLoadBalancerIPPools that match this service";
-pub const MSG_OUT_OF_IPS: &str =
-    "All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs";
-
-/// `isCompatible` reasons, in the order the rules are checked.
-pub const INCOMPATIBLE_SHARING_KEY: &str = "different sharing key";
-pub const INCOMPATIBLE_NAMESPACE: &str = "different and not permitted namespace";
-pub const INCOMPATIBLE_PORT: &str = "same port";
-pub const INCOMPATIBLE_PORT_PROTOCOL: &str = "same port and protocol";
-pub const INCOMPATIBLE_ETP: &str = "different ExternalTrafficPolicy";
-pub const INCOMPATIBLE_LOCAL_SELECTOR: &str =
-    "compatible ExternalTrafficPolicy local but selecting different set of pods";
+// Cilium's strings live in `model/names.rs`; the engine keeps its own names for them.
+use crate::model::names;
+pub use crate::model::names::{
+    INCOMPATIBLE_ETP, INCOMPATIBLE_ETP_LOCAL_SELECTOR as INCOMPATIBLE_LOCAL_SELECTOR,
+    INCOMPATIBLE_NAMESPACE, INCOMPATIBLE_PORT, INCOMPATIBLE_PORT_PROTOCOL,
+    INCOMPATIBLE_SHARING_KEY, LABEL_SVC_NAME as LABEL_SERVICE_NAME,
+    LABEL_SVC_NAMESPACE as LABEL_SERVICE_NAMESPACE, LB_CLASS_BGP as CLASS_BGP,
+    LB_CLASS_L2 as CLASS_L2, MSG_NO_POOL_GENERIC as MSG_NO_POOL, MSG_OUT_OF_IPS,
+    REASON_ALREADY_ALLOCATED, REASON_ALREADY_ALLOCATED_INCOMPATIBLE, REASON_NO_POOL,
+    REASON_OUT_OF_IPS, REASON_POOL_SELECTOR_MISMATCH, REASON_SATISFIED,
+    SHARING_ANY_NAMESPACE as SHARING_CROSS_NAMESPACE_ALL,
+    SVC_SATISFIED_CONDITION as SVC_CONDITION_TYPE,
+    SVC_SATISFIED_CONDITION_LEGACY as SVC_CONDITION_TYPE_LEGACY,
+};
 
 /// The operator settings that shape decisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,16 +360,16 @@ impl SvcCondition {
 
     /// The exact message.
     pub fn message(&self) -> String {
-        let with_ip = |template: &str, ip: &IpAddr| render(template, &[("ip", &ip.to_string())]);
         match self {
             SvcCondition::Satisfied => String::new(),
-            SvcCondition::NoPoolForIp(ip) => with_ip(MSG_NO_POOL_FOR_IP, ip),
-            SvcCondition::PoolSelectorMismatch(ip) => with_ip(MSG_POOL_SELECTOR_MISMATCH, ip),
-            SvcCondition::AlreadyAllocated(ip) => with_ip(MSG_ALREADY_ALLOCATED, ip),
-            SvcCondition::AlreadyAllocatedIncompatible(ip, why) => render(
-                MSG_ALREADY_ALLOCATED_INCOMPATIBLE,
-                &[("ip", &ip.to_string()), ("reason", why.reason())],
-            ),
+            SvcCondition::NoPoolForIp(ip) => names::msg_no_pool_for_ip(&ip.to_string()),
+            SvcCondition::PoolSelectorMismatch(ip) => {
+                names::msg_pool_selector_mismatch(&ip.to_string())
+            }
+            SvcCondition::AlreadyAllocated(ip) => names::msg_already_allocated(&ip.to_string()),
+            SvcCondition::AlreadyAllocatedIncompatible(ip, why) => {
+                names::msg_already_allocated_incompatible(&ip.to_string(), why.reason())
+            }
             SvcCondition::NoPool => MSG_NO_POOL.to_owned(),
             SvcCondition::OutOfIps => MSG_OUT_OF_IPS.to_owned(),
         }

@@ -8,21 +8,10 @@ use std::net::IpAddr;
 
 use crate::ipam::alloc::{AllocError, IpCount, RangeAllocator, RangeError};
 use crate::ipam::block::{
-    parse_blocks, render, reserves_first_last, AllowFirstLast, BlockError, BlockErrorKind,
-    BlockRange, BlockSpec,
+    parse_blocks, reserves_first_last, AllowFirstLast, BlockError, BlockErrorKind, BlockRange,
+    BlockSpec,
 };
 
-// ---------------------------------------------------------------------------------------------
-// consts: Cilium's strings used here, so they can move to `model/names.rs` verbatim.
-// ---------------------------------------------------------------------------------------------
-
-/// `PoolConflict=True` message; placeholders are filled by [`Conflict::message`].
-pub const POOL_CONFLICT_MESSAGE: &str =
-    "Pool conflicts since range '{range}' overlaps range '{other_range}' from IP Pool '{other_pool}'";
-/// `PoolConflict=True` reason.
-pub const POOL_CONFLICT_REASON: &str = "cidr_overlap";
-/// `PoolConflict=False` reason (message is empty).
-pub const POOL_RESOLVED_REASON: &str = "resolved";
 /// How a range is printed in conflict messages (`ipNetStr`): `<from> - <to>`.
 pub const RANGE_SEPARATOR: &str = " - ";
 
@@ -203,18 +192,12 @@ pub struct Conflict {
 impl Conflict {
     /// The exact `PoolConflict` condition message.
     pub fn message(&self) -> String {
-        let range = format!("{}{}{}", self.range.0, RANGE_SEPARATOR, self.range.1);
-        let other = format!(
-            "{}{}{}",
-            self.other_range.0, RANGE_SEPARATOR, self.other_range.1
-        );
-        render(
-            POOL_CONFLICT_MESSAGE,
-            &[
-                ("range", &range),
-                ("other_range", &other),
-                ("other_pool", &self.other_pool),
-            ],
+        crate::model::names::msg_pool_conflict(
+            &self.range.0.to_string(),
+            &self.range.1.to_string(),
+            &self.other_range.0.to_string(),
+            &self.other_range.1.to_string(),
+            &self.other_pool,
         )
     }
 }
