@@ -2,12 +2,12 @@
 //! namespace, three nodes each running `serve`, and a client that asks with `lbctl arp-probe`,
 //! `arping`, `ndisc6` and watches with `tcpdump`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::netlan::Lan;
+use crate::support;
 
 const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
 const VIP4: &str = "10.77.0.100";
@@ -44,40 +44,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn start_lab(lan: &Lan, dir: &Path) -> (Proc, PathBuf) {
-    let kc = dir.join("kubeconfig");
-    let listen = format!("{}:0", lan.host("api").ipv4);
-    let mut child = lan
-        .command(
-            "api",
-            LBCTL,
-            &[
-                "lab",
-                "up",
-                "--listen",
-                &listen,
-                "--scenario",
-                scenario(dir).to_str().unwrap(),
-                "--kubeconfig-out",
-                kc.to_str().unwrap(),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // Read both lines lab up prints: closing the pipe earlier would end it with SIGPIPE.
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("listening on http://10.77.0."), "{first}");
-    assert!(lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .starts_with("export KUBECONFIG="));
-    (Proc(child), kc)
 }
 
 fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path) -> Proc {
@@ -181,7 +147,14 @@ fn one_node_answers_and_fails_over() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_lab, kc) = start_lab(&lan, dir.path());
+    let lab = support::LabInNetns::start(
+        &lan,
+        "api",
+        dir.path(),
+        scenario(dir.path()).to_str().unwrap(),
+        &[],
+    );
+    let kc = lab.kubeconfig.clone();
     let mut nodes: std::collections::HashMap<String, Proc> = ["n1", "n2", "n3"]
         .iter()
         .map(|n| (n.to_string(), start_serve(&lan, n, &kc, dir.path())))
@@ -328,7 +301,14 @@ fn leader_cut_off_from_the_api_goes_silent_before_takeover() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_lab, kc) = start_lab(&lan, dir.path());
+    let lab = support::LabInNetns::start(
+        &lan,
+        "api",
+        dir.path(),
+        scenario(dir.path()).to_str().unwrap(),
+        &[],
+    );
+    let kc = lab.kubeconfig.clone();
     let _nodes: Vec<Proc> = ["n1", "n2", "n3"]
         .iter()
         .map(|n| start_serve(&lan, n, &kc, dir.path()))

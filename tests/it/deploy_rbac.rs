@@ -2,11 +2,11 @@
 //! the binary makes against the lab is covered, and every granted verb is used.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::netlan::Lan;
+use crate::support;
 
 const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
 
@@ -131,37 +131,23 @@ fn deploy_rbac_is_exact() {
          spec: {type: LoadBalancer, ports: [{port: 80}]}\n",
     )
     .unwrap();
-    let kc = dir.path().join("kubeconfig");
     let log = dir.path().join("requests.jsonl");
-    let listen = format!("{}:0", lan.host("api").ipv4);
-    let mut lab = lan
-        .command(
-            "api",
-            LBCTL,
-            &[
-                "lab",
-                "up",
-                "--listen",
-                &listen,
-                "--scenario",
-                scenario.to_str().unwrap(),
-                "--kubeconfig-out",
-                kc.to_str().unwrap(),
-                "--request-log",
-                log.to_str().unwrap(),
-                // One conflict on each status write: serve re-reads the object (get), retries.
-                "--fault",
-                "PATCH:/services/web/status:409:1",
-                "--fault",
-                "PATCH:/ciliumloadbalancerippools/lan/status:409:1",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(lab.stdout.take().unwrap()).lines();
-    assert!(lines.next().unwrap().unwrap().contains("listening"));
-    assert!(lines.next().unwrap().unwrap().starts_with("export"));
+    let lab = support::LabInNetns::start(
+        &lan,
+        "api",
+        dir.path(),
+        scenario.to_str().unwrap(),
+        &[
+            "--request-log",
+            log.to_str().unwrap(),
+            // One conflict on each status write: serve re-reads the object (get), retries.
+            "--fault",
+            "PATCH:/services/web/status:409:1",
+            "--fault",
+            "PATCH:/ciliumloadbalancerippools/lan/status:409:1",
+        ],
+    );
+    let kc = lab.kubeconfig.clone();
     let sock = dir.path().join("n1.sock");
     let mut serve = lan
         .command(
@@ -221,8 +207,7 @@ fn deploy_rbac_is_exact() {
     // SAFETY: signalling our own children.
     unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
     let _ = serve.wait();
-    unsafe { libc::kill(lab.id() as libc::pid_t, libc::SIGTERM) };
-    let _ = lab.wait();
+    lab.stop();
 
     let text = std::fs::read_to_string(&log).unwrap();
     let mut used = BTreeSet::new();

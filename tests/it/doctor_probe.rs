@@ -1,11 +1,10 @@
 //! Doctor's rung 4 on a namespace LAN: the VIP answered by the lease holder passes, a second
 //! owner fails, and a host off the VIP's segment skips with the command to run elsewhere.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 use crate::netlan::Lan;
+use crate::support;
 
 const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
 
@@ -65,35 +64,8 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let listen = format!("{}:0", lan.host("api").ipv4);
-    let mut lab = lan
-        .command(
-            "api",
-            LBCTL,
-            &[
-                "lab",
-                "up",
-                "--listen",
-                &listen,
-                "--scenario",
-                &scenario(dir.path()),
-                "--kubeconfig-out",
-                kc.to_str().unwrap(),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read both lines lab up prints: closing the pipe earlier would end it with SIGPIPE.
-    let mut lines = BufReader::new(lab.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("listening"), "{first}");
-    assert!(lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .starts_with("export KUBECONFIG="));
+    let lab = support::LabInNetns::start(&lan, "api", dir.path(), &scenario(dir.path()), &[]);
+    let kc = lab.kubeconfig.clone();
 
     // Nobody owns the VIP yet.
     let f = rung4(&lan, &kc);
@@ -169,6 +141,5 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
             .contains("lbctl arp-probe 10.77.0.240"),
         "{f}"
     );
-    let _ = lab.kill();
-    let _ = lab.wait();
+    drop(lab);
 }

@@ -59,3 +59,61 @@ pub fn stderr(o: &Output) -> String {
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
+
+/// `lbctl lab up` inside a namespace of a test LAN, listening on that host's LAN address;
+/// killed on drop.
+pub struct LabInNetns {
+    child: std::process::Child,
+    pub kubeconfig: PathBuf,
+}
+
+impl LabInNetns {
+    pub fn start(
+        lan: &crate::netlan::Lan,
+        host: &str,
+        dir: &std::path::Path,
+        scenario: &str,
+        extra: &[&str],
+    ) -> Self {
+        use std::io::{BufRead, BufReader};
+        let kubeconfig = dir.join(format!("{host}.kubeconfig"));
+        let listen = format!("{}:0", lan.host(host).ipv4);
+        let mut args = vec![
+            "lab",
+            "up",
+            "--listen",
+            &listen,
+            "--scenario",
+            scenario,
+            "--kubeconfig-out",
+            kubeconfig.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = lan
+            .command(host, env!("CARGO_BIN_EXE_lbctl"), &args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("lab up starts");
+        // Read both lines lab up prints: closing the pipe earlier would end it with SIGPIPE.
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(first.contains("listening on http://10.77.0."), "{first}");
+        let second = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(second.starts_with("export KUBECONFIG="), "{second}");
+        LabInNetns { child, kubeconfig }
+    }
+
+    /// SIGTERM and wait: lab up flushes its request log on the way out.
+    pub fn stop(mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LabInNetns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
