@@ -382,3 +382,89 @@ fn leader_cut_off_from_the_api_goes_silent_before_takeover() {
         );
     }
 }
+
+#[test]
+fn garbage_and_foreign_requests_are_not_answered() {
+    use lbctl::net::codec::{self, Mac};
+    let Some(lan) = Lan::try_new(
+        "garbage_and_foreign_requests",
+        &["api", "client", "n1", "evil"],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lab = support::LabInNetns::start(
+        &lan,
+        "api",
+        dir.path(),
+        scenario(dir.path()).to_str().unwrap(),
+        &[],
+    );
+    let mut node = start_serve(&lan, "n1", &lab.kubeconfig, dir.path());
+    let n1 = lan.host("n1").mac.clone();
+    wait_owner(&lan, VIP4, Duration::from_secs(10), |m| m == n1);
+    wait_owner(&lan, VIP6, Duration::from_secs(10), |m| m == n1);
+
+    let evil: Mac = lan.host("evil").mac.parse().unwrap();
+    let evil_ip: std::net::Ipv4Addr = lan.host("evil").ipv4;
+    let vip4: std::net::Ipv4Addr = VIP4.parse().unwrap();
+    let vip6: std::net::Ipv6Addr = VIP6.parse().unwrap();
+    let good = codec::encode_arp_request(evil, evil_ip, vip4);
+    let mut frames: Vec<Vec<u8>> = [20usize, 28, 41]
+        .iter()
+        .map(|&cut| good[..cut].to_vec())
+        .collect();
+    let mut bad_hlen = good.clone();
+    bad_hlen[14 + 4] = 8;
+    frames.push(bad_hlen);
+    let mut bad_ptype = good.clone();
+    bad_ptype[14 + 2] = 0x86;
+    frames.push(bad_ptype);
+    // Well-formed requests for addresses nobody here leads.
+    frames.push(codec::encode_arp_request(
+        evil,
+        evil_ip,
+        "10.77.0.123".parse().unwrap(),
+    ));
+    frames.push(codec::encode_neighbor_solicit(
+        evil,
+        lan.host("evil").link_local,
+        "fd77::123".parse().unwrap(),
+    ));
+    // A solicitation for the VIP with a broken checksum, and one with hop limit 64.
+    let ns = codec::encode_neighbor_solicit(evil, lan.host("evil").link_local, vip6);
+    let mut bad_sum = ns.clone();
+    let last = bad_sum.len() - 1;
+    bad_sum[last] ^= 0xff;
+    frames.push(bad_sum);
+    let mut hop = ns.clone();
+    hop[14 + 7] = 64;
+    frames.push(hop);
+    let mut noise: Vec<u8> = (0..60u32).map(|i| (i * 37 % 251) as u8).collect();
+    noise[12] = 0x08;
+    noise[13] = 0x06;
+    frames.push(noise);
+
+    // Whatever n1 sends to the sender is an answer to garbage (its takeover announcements go
+    // to broadcast / all-nodes and are not counted).
+    let evil_mac = lan.host("evil").mac.clone();
+    let cap = lan.tcpdump(
+        "evil",
+        &["ether", "src", &n1, "and", "ether", "dst", &evil_mac],
+    );
+    crate::arp_probe::inject(&lan, "evil", frames, 5, Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(300));
+    let dump = cap.stop();
+    let answers: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.contains("Reply") || l.contains("neighbor advertisement"))
+        .collect();
+    assert!(
+        answers.is_empty(),
+        "n1 answered garbage or foreign requests:\n{dump}"
+    );
+    // And it is still up and answering the real thing.
+    assert!(matches!(node.0.try_wait(), Ok(None)), "serve died");
+    wait_owner(&lan, VIP4, Duration::from_secs(3), |m| m == n1);
+    wait_owner(&lan, VIP6, Duration::from_secs(3), |m| m == n1);
+}

@@ -499,7 +499,7 @@ fn watch_text_mode_v6_unsolicited_na() {
 // Garbage on the wire
 
 /// Sends raw Ethernet frames from the namespace of `host` (raw AF_PACKET socket, blocking).
-fn inject(lan: &Lan, host: &str, frames: Vec<Vec<u8>>, rounds: usize, gap: Duration) {
+pub fn inject(lan: &Lan, host: &str, frames: Vec<Vec<u8>>, rounds: usize, gap: Duration) {
     lan.in_netns(host, move || {
         // SAFETY: plain syscalls with checked results; buffers outlive the calls.
         unsafe {
