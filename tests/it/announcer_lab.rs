@@ -216,3 +216,71 @@ async fn deselected_service_releases_and_bad_regex_is_reported() {
     a.stop.send(true).unwrap();
     a.task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
+    let lab = support::lab(&["demo"]);
+    setup(&lab, &["^eth0$"]).await;
+    let client = lab.client().unwrap();
+    let pols: Api<CiliumL2AnnouncementPolicy> = Api::all(client.clone());
+    // Only the control-plane node may announce.
+    let only = |host: &str| json!({"spec": {"nodeSelector": {"matchLabels": {"kubernetes.io/hostname": host}}}});
+    pols.patch("lan", &PatchParams::default(), &Patch::Merge(only("cp-1")))
+        .await
+        .unwrap();
+    let cp = start(client.clone(), "cp-1");
+    let worker = start(client.clone(), "worker-1");
+    assert!(
+        until(Duration::from_secs(5), || leads(&cp)).await,
+        "cp-1 announces"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!leads(&worker), "worker-1 is not selected");
+    // Move the policy to worker-1: cp-1 stops and releases, worker-1 takes over promptly.
+    pols.patch(
+        "lan",
+        &PatchParams::default(),
+        &Patch::Merge(only("worker-1")),
+    )
+    .await
+    .unwrap();
+    assert!(
+        until(Duration::from_secs(3), || leads(&worker) && !leads(&cp)).await,
+        "announcement moved"
+    );
+    // Deleting the Service stops the announcement and clears the lease holder.
+    Api::<Service>::namespaced(client.clone(), "demo")
+        .delete("demo-web", &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        until(Duration::from_secs(3), || !leads(&worker)).await,
+        "no announcement without the Service"
+    );
+    let leases: Api<Lease> = Api::namespaced(client, "kube-system");
+    let mut released = false;
+    for _ in 0..60 {
+        match leases.get("cilium-l2announce-demo-demo-web").await {
+            Ok(l)
+                if l.spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    .unwrap_or("")
+                    .is_empty() =>
+            {
+                released = true
+            }
+            Err(_) => released = true,
+            _ => {}
+        }
+        if released {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(released, "lease released after the Service was deleted");
+    for n in [cp, worker] {
+        n.stop.send(true).unwrap();
+        n.task.await.unwrap();
+    }
+}
