@@ -79,6 +79,45 @@ fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path) -> Proc {
     Proc(child)
 }
 
+/// A lab in namespace "api", `serve --announce` in each node namespace, a "client" and any
+/// extra hosts. Fields drop in order: processes first, the LAN last.
+struct Setup {
+    nodes: std::collections::HashMap<String, Proc>,
+    lab: support::LabInNetns,
+    dir: tempfile::TempDir,
+    lan: Lan,
+}
+
+fn setup(test: &str, nodes: &[&str], extra: &[&str]) -> Option<Setup> {
+    let mut hosts = vec!["api", "client"];
+    hosts.extend_from_slice(nodes);
+    hosts.extend_from_slice(extra);
+    let lan = Lan::try_new(test, &hosts)?;
+    let dir = tempfile::tempdir().unwrap();
+    let lab = support::LabInNetns::start(
+        &lan,
+        "api",
+        dir.path(),
+        scenario(dir.path()).to_str().unwrap(),
+        &[],
+    );
+    let nodes = nodes
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                start_serve(&lan, n, &lab.kubeconfig, dir.path()),
+            )
+        })
+        .collect();
+    Some(Setup {
+        nodes,
+        lab,
+        dir,
+        lan,
+    })
+}
+
 /// Responder MACs `lbctl arp-probe` sees for `ip` from the client.
 fn owners(lan: &Lan, ip: &str) -> Vec<String> {
     let out = lan.exec(
@@ -140,25 +179,16 @@ fn node_of(lan: &Lan, mac: &str) -> String {
 
 #[test]
 fn one_node_answers_and_fails_over() {
-    let Some(lan) = Lan::try_new(
-        "one_node_answers_and_fails_over",
-        &["api", "client", "n1", "n2", "n3"],
-    ) else {
+    let Some(setup) = setup("one_node_answers_and_fails_over", &["n1", "n2", "n3"], &[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lab = support::LabInNetns::start(
-        &lan,
-        "api",
-        dir.path(),
-        scenario(dir.path()).to_str().unwrap(),
-        &[],
-    );
-    let kc = lab.kubeconfig.clone();
-    let mut nodes: std::collections::HashMap<String, Proc> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| (n.to_string(), start_serve(&lan, n, &kc, dir.path())))
-        .collect();
+    // Bound in this order so they drop in reverse: processes first, the LAN last.
+    let Setup {
+        lan,
+        dir,
+        lab: _lab,
+        mut nodes,
+    } = setup;
     let is_node = |m: &str| ["n1", "n2", "n3"].iter().any(|n| lan.host(n).mac == m);
 
     // Exactly one MAC answers, a node's (the VIP is configured on no interface).
@@ -294,25 +324,15 @@ fn one_node_answers_and_fails_over() {
 
 #[test]
 fn leader_cut_off_from_the_api_goes_silent_before_takeover() {
-    let Some(lan) = Lan::try_new(
-        "leader_cut_off_from_the_api",
-        &["api", "client", "n1", "n2", "n3"],
-    ) else {
+    let Some(setup) = setup("leader_cut_off_from_the_api", &["n1", "n2", "n3"], &[]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lab = support::LabInNetns::start(
-        &lan,
-        "api",
-        dir.path(),
-        scenario(dir.path()).to_str().unwrap(),
-        &[],
-    );
-    let kc = lab.kubeconfig.clone();
-    let _nodes: Vec<Proc> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| start_serve(&lan, n, &kc, dir.path()))
-        .collect();
+    let Setup {
+        lan,
+        dir: _dir,
+        lab: _lab,
+        nodes: _nodes,
+    } = setup;
     let is_node = |m: &str| ["n1", "n2", "n3"].iter().any(|n| lan.host(n).mac == m);
     let (o, _) = wait_owner(&lan, VIP4, Duration::from_secs(10), is_node);
     let leader = node_of(&lan, &o[0]);
@@ -386,21 +406,15 @@ fn leader_cut_off_from_the_api_goes_silent_before_takeover() {
 #[test]
 fn garbage_and_foreign_requests_are_not_answered() {
     use lbctl::net::codec::{self, Mac};
-    let Some(lan) = Lan::try_new(
-        "garbage_and_foreign_requests",
-        &["api", "client", "n1", "evil"],
-    ) else {
+    let Some(setup) = setup("garbage_and_foreign_requests", &["n1"], &["evil"]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let lab = support::LabInNetns::start(
-        &lan,
-        "api",
-        dir.path(),
-        scenario(dir.path()).to_str().unwrap(),
-        &[],
-    );
-    let mut node = start_serve(&lan, "n1", &lab.kubeconfig, dir.path());
+    let Setup {
+        lan,
+        dir: _dir,
+        lab: _lab,
+        mut nodes,
+    } = setup;
     let n1 = lan.host("n1").mac.clone();
     wait_owner(&lan, VIP4, Duration::from_secs(10), |m| m == n1);
     wait_owner(&lan, VIP6, Duration::from_secs(10), |m| m == n1);
@@ -464,7 +478,10 @@ fn garbage_and_foreign_requests_are_not_answered() {
         "n1 answered garbage or foreign requests:\n{dump}"
     );
     // And it is still up and answering the real thing.
-    assert!(matches!(node.0.try_wait(), Ok(None)), "serve died");
+    assert!(
+        matches!(nodes.get_mut("n1").unwrap().0.try_wait(), Ok(None)),
+        "serve died"
+    );
     wait_owner(&lan, VIP4, Duration::from_secs(3), |m| m == n1);
     wait_owner(&lan, VIP6, Duration::from_secs(3), |m| m == n1);
 }

@@ -67,6 +67,28 @@ async fn until<F: FnMut() -> bool>(within: Duration, mut f: F) -> bool {
     f()
 }
 
+/// Waits (up to 3 s) until the lease is gone or has no holder.
+async fn lease_released(client: &kube::Client, name: &str) -> bool {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    for _ in 0..60 {
+        match leases.get(name).await {
+            Ok(l)
+                if l.spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    .unwrap_or("")
+                    .is_empty() =>
+            {
+                return true
+            }
+            Err(_) => return true,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 fn leads(n: &Node) -> bool {
     n.table.borrow().values().any(|e| e.is_valid())
 }
@@ -191,28 +213,10 @@ async fn deselected_service_releases_and_bad_regex_is_reported() {
     // Deleting the policy deselects the Service: stop answering and clear the lease holder.
     pols.delete("lan", &Default::default()).await.unwrap();
     assert!(until(Duration::from_secs(3), || !leads(&a)).await);
-    let leases: Api<Lease> = Api::namespaced(client, "kube-system");
-    let mut released = false;
-    for _ in 0..60 {
-        match leases.get("cilium-l2announce-demo-demo-web").await {
-            Ok(l)
-                if l.spec
-                    .as_ref()
-                    .and_then(|s| s.holder_identity.as_deref())
-                    .unwrap_or("")
-                    .is_empty() =>
-            {
-                released = true
-            }
-            Err(_) => released = true,
-            _ => {}
-        }
-        if released {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(released, "lease released on deselection");
+    assert!(
+        lease_released(&client, "cilium-l2announce-demo-demo-web").await,
+        "lease released on deselection"
+    );
     a.stop.send(true).unwrap();
     a.task.await.unwrap();
 }
@@ -257,28 +261,10 @@ async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
         until(Duration::from_secs(3), || !leads(&worker)).await,
         "no announcement without the Service"
     );
-    let leases: Api<Lease> = Api::namespaced(client, "kube-system");
-    let mut released = false;
-    for _ in 0..60 {
-        match leases.get("cilium-l2announce-demo-demo-web").await {
-            Ok(l)
-                if l.spec
-                    .as_ref()
-                    .and_then(|s| s.holder_identity.as_deref())
-                    .unwrap_or("")
-                    .is_empty() =>
-            {
-                released = true
-            }
-            Err(_) => released = true,
-            _ => {}
-        }
-        if released {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(released, "lease released after the Service was deleted");
+    assert!(
+        lease_released(&client, "cilium-l2announce-demo-demo-web").await,
+        "lease released after the Service was deleted"
+    );
     for n in [cp, worker] {
         n.stop.send(true).unwrap();
         n.task.await.unwrap();
