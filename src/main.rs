@@ -196,13 +196,13 @@ fn append_requests(
     from: usize,
 ) -> anyhow::Result<usize> {
     let Some(file) = file else { return Ok(from) };
-    let all = lab.requests();
-    for r in all.iter().skip(from) {
+    let new = lab.requests_since(from);
+    for r in &new {
         let line = serde_json::json!({"method": r.method, "path": r.path, "query": r.query,
             "status": r.status, "user_agent": r.user_agent});
         writeln!(file, "{line}")?;
     }
-    Ok(all.len())
+    Ok(from + new.len())
 }
 
 fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {

@@ -273,6 +273,14 @@ impl Lab {
             .clone()
     }
 
+    /// Requests after the first `from` (cheap to poll: clones only the new ones).
+    pub fn requests_since(&self, from: usize) -> Vec<RequestRecord> {
+        let log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.get(from..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
+    }
+
     pub fn clear_requests(&self) {
         self.state
             .log
