@@ -461,10 +461,12 @@ fn watch_text_mode_v6_unsolicited_na() {
             "--interval",
             "300ms",
             "--duration",
-            "2500ms",
+            "5s",
         ],
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // The initial "no answer" needs the process up and two silent rounds; under a loaded CI
+    // (other namespace tests in parallel) 800 ms was not always enough.
+    std::thread::sleep(Duration::from_millis(2500));
     // Without `nodad` (DAD is still off through accept_dad=0), so the kernel takes the
     // path that sends the NA.
     lan.ip("b", &["addr", "add", "fd77::100/64", "dev", "eth0"]);
