@@ -132,7 +132,10 @@ fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3])
             ],
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var("BENCH_SERVE_LOG") {
+            Ok(p) => Stdio::from(std::fs::File::create(format!("{p}.{node}")).expect("log")),
+            Err(_) => Stdio::null(),
+        })
         .spawn()
         .expect("serve");
     Proc(child)
