@@ -5,6 +5,8 @@
 //! Needs root (network namespaces); skips with a message otherwise.
 //! Run: `cargo bench --bench announce` (env `BENCH_ROUNDS`, default 5 failovers each).
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/it/netlan.rs"]
 mod netlan;
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{arping_rtts, median};
 use netlan::Lan;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbctl");
@@ -24,15 +27,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -180,16 +174,6 @@ fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<(T,
         }
     }
     None
-}
-
-/// RTTs (ms) from iputils arping lines like `Unicast reply from 10.77.0.2 [..]  0.612ms`.
-fn arping_rtts(text: &str) -> Vec<f64> {
-    text.lines()
-        .filter(|l| l.contains("reply from"))
-        .filter_map(|l| l.split_whitespace().last())
-        .filter_map(|w| w.strip_suffix("ms"))
-        .filter_map(|n| n.parse().ok())
-        .collect()
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -4,23 +4,17 @@
 //! Needs root (network namespaces); skips with a message otherwise.
 //! Run: `cargo bench --bench arp_probe` (env `BENCH_ROUNDS`, default 15).
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/it/netlan.rs"]
 mod netlan;
 
 use std::time::{Duration, Instant};
 
+use common::{arping_rtts, median};
 use netlan::Lan;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbctl");
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
 
 fn timed(lan: &Lan, program: &str, args: &[&str]) -> (Duration, String, i32) {
     let t = Instant::now();
@@ -31,16 +25,6 @@ fn timed(lan: &Lan, program: &str, args: &[&str]) -> (Duration, String, i32) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         out.status.code().unwrap_or(-1),
     )
-}
-
-/// RTTs (ms) from iputils arping lines like `Unicast reply from 10.77.0.2 [..]  0.612ms`.
-fn arping_rtts(text: &str) -> Vec<f64> {
-    text.lines()
-        .filter(|l| l.contains("reply from"))
-        .filter_map(|l| l.split_whitespace().last())
-        .filter_map(|w| w.strip_suffix("ms"))
-        .filter_map(|n| n.parse().ok())
-        .collect()
 }
 
 fn ms(d: Duration) -> f64 {
