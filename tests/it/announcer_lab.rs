@@ -29,8 +29,10 @@ fn start(client: kube::Client, node: &str) -> Node {
         lease_namespace: "kube-system".into(),
         lease_prefix: "cilium-l2announce".into(),
         timings: Timings {
-            lease_duration: Duration::from_secs(2),
-            renew_deadline: Duration::from_secs(1),
+            // Short enough to keep tests quick, long enough that a loaded CI machine (every
+            // test runs in parallel on two cores) does not miss renew deadlines.
+            lease_duration: Duration::from_secs(4),
+            renew_deadline: Duration::from_secs(2),
             retry_period: Duration::from_millis(200),
         },
         field_manager: "lbctl-test".into(),
@@ -124,7 +126,7 @@ async fn one_node_announces_and_hands_over_on_shutdown() {
     let a = start(lab.client().unwrap(), "cp-1");
     let b = start(lab.client().unwrap(), "worker-1");
     assert!(
-        until(Duration::from_secs(5), || leads(&a) || leads(&b)).await,
+        until(Duration::from_secs(15), || leads(&a) || leads(&b)).await,
         "someone leads"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -143,18 +145,19 @@ async fn one_node_announces_and_hands_over_on_shutdown() {
         .get("cilium-l2announce-demo-demo-web")
         .await
         .unwrap();
-    assert_eq!(lease.spec.unwrap().lease_duration_seconds, Some(2));
+    assert_eq!(lease.spec.unwrap().lease_duration_seconds, Some(4));
     // Graceful shutdown releases the lease: the other node takes over well within a second,
     // not after the 2 s lease duration.
     let started = tokio::time::Instant::now();
     leader.stop.send(true).unwrap();
     leader.task.await.unwrap();
     assert!(
-        until(Duration::from_secs(3), || leads(&follower)).await,
+        until(Duration::from_secs(10), || leads(&follower)).await,
         "follower took over"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(1000),
+        // Released, not expired: far below the 4 s lease duration (typically ~100 ms).
+        started.elapsed() < Duration::from_millis(1500),
         "handover took {:?}",
         started.elapsed()
     );
@@ -193,7 +196,7 @@ async fn deselected_service_releases_and_bad_regex_is_reported() {
     )
     .await
     .unwrap();
-    assert!(until(Duration::from_secs(5), || leads(&a)).await);
+    assert!(until(Duration::from_secs(15), || leads(&a)).await);
     let c = pols
         .get("lan")
         .await
@@ -212,7 +215,7 @@ async fn deselected_service_releases_and_bad_regex_is_reported() {
     );
     // Deleting the policy deselects the Service: stop answering and clear the lease holder.
     pols.delete("lan", &Default::default()).await.unwrap();
-    assert!(until(Duration::from_secs(3), || !leads(&a)).await);
+    assert!(until(Duration::from_secs(10), || !leads(&a)).await);
     assert!(
         lease_released(&client, "cilium-l2announce-demo-demo-web").await,
         "lease released on deselection"
@@ -235,7 +238,7 @@ async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
     let cp = start(client.clone(), "cp-1");
     let worker = start(client.clone(), "worker-1");
     assert!(
-        until(Duration::from_secs(5), || leads(&cp)).await,
+        until(Duration::from_secs(15), || leads(&cp)).await,
         "cp-1 announces"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -249,7 +252,7 @@ async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
     .await
     .unwrap();
     assert!(
-        until(Duration::from_secs(3), || leads(&worker) && !leads(&cp)).await,
+        until(Duration::from_secs(10), || leads(&worker) && !leads(&cp)).await,
         "announcement moved"
     );
     // Deleting the Service stops the announcement and clears the lease holder.
@@ -258,7 +261,7 @@ async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
         .await
         .unwrap();
     assert!(
-        until(Duration::from_secs(3), || !leads(&worker)).await,
+        until(Duration::from_secs(10), || !leads(&worker)).await,
         "no announcement without the Service"
     );
     assert!(
