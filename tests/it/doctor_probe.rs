@@ -27,21 +27,20 @@ fn scenario(dir: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn rung4(lan: &Lan, kc: &Path) -> serde_json::Value {
-    let out = lan.exec(
-        "client",
-        LBCTL,
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "doctor",
-            "svc/demo-web",
-            "-n",
-            "demo",
-            "-o",
-            "json",
-        ],
-    );
+/// Doctor's rung-4 finding for demo/demo-web, run from the client (`extra` flags appended).
+fn rung4(lan: &Lan, kc: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "doctor",
+        "svc/demo-web",
+        "-n",
+        "demo",
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = lan.exec("client", LBCTL, &args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "doctor -o json: {e}: {}{}",
@@ -68,7 +67,7 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
     let kc = lab.kubeconfig.clone();
 
     // Nobody owns the VIP yet.
-    let f = rung4(&lan, &kc);
+    let f = rung4(&lan, &kc, &[]);
     assert_eq!(f["verdict"], "fail", "{f}");
     assert!(
         f["observed"].as_str().unwrap().contains("nobody answers"),
@@ -77,7 +76,7 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
 
     // The holder's kernel answers: one responder, the holder's MAC.
     lan.add_addr("worker", "10.77.0.240/24");
-    let f = rung4(&lan, &kc);
+    let f = rung4(&lan, &kc, &[]);
     assert_eq!(f["verdict"], "pass", "{f}");
     assert!(
         f["observed"]
@@ -89,7 +88,7 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
 
     // A second owner: fail, naming both MACs.
     lan.add_addr("other", "10.77.0.240/24");
-    let f = rung4(&lan, &kc);
+    let f = rung4(&lan, &kc, &[]);
     assert_eq!(f["verdict"], "fail", "{f}");
     let obs = f["observed"].as_str().unwrap();
     assert!(
@@ -99,7 +98,7 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
 
     // Only the wrong node answers: fail, it is not the holder.
     lan.del_addr("worker", "10.77.0.240/24");
-    let f = rung4(&lan, &kc);
+    let f = rung4(&lan, &kc, &[]);
     assert_eq!(f["verdict"], "fail", "{f}");
     assert!(
         f["observed"]
@@ -110,29 +109,7 @@ fn doctor_probes_the_vip_and_compares_with_the_holder() {
     );
 
     // --no-probe: skipped, with the command to run from the LAN.
-    let out = lan.exec(
-        "client",
-        LBCTL,
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "doctor",
-            "svc/demo-web",
-            "-n",
-            "demo",
-            "-o",
-            "json",
-            "--no-probe",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let f = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rung"] == 4)
-        .unwrap()
-        .clone();
+    let f = rung4(&lan, &kc, &["--no-probe"]);
     assert_eq!(f["verdict"], "skip");
     assert!(
         f["fix"]
