@@ -1097,7 +1097,11 @@ fn watch(
         loop {
             let sleep_until =
                 deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            // Biased, cut first: a watch cut before an event was written must not deliver it,
+            // or a client could miss the 410 that a real server restart would cause.
             tokio::select! {
+                biased;
+                _ = cut.changed() => return,
                 ev = live.recv() => match ev {
                     Ok(e) => {
                         last_rv = e.rv;
@@ -1112,7 +1116,6 @@ fn watch(
                     let bm = json!({"metadata": {"resourceVersion": last_rv.to_string()}});
                     if tx.send(Ok(render("BOOKMARK", bm))).await.is_err() { return; }
                 }
-                _ = cut.changed() => return,
                 _ = tokio::time::sleep_until(sleep_until) => return,
             }
         }
