@@ -191,6 +191,8 @@ pub async fn run(
                 while dirty_rx.try_recv().is_ok() {}
             }
             Some(()) = leader_rx.recv() => {
+                // One rebuild for a burst of transitions (a thousand leases won at once).
+                while leader_rx.try_recv().is_ok() {}
                 publish(&held, &table_tx);
                 continue;
             }

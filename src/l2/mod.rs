@@ -2,6 +2,7 @@
 
 pub mod announcer;
 pub mod devices;
+pub mod garp;
 pub mod policy;
 pub mod responder;
 pub mod runtime;

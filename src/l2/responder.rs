@@ -2,15 +2,17 @@
 //! AF_PACKET sockets, so no address needs to be configured on the interface; announces takeovers
 //! with gratuitous ARP (request form) and unsolicited NAs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::l2::announcer::{Entry, Table};
-use crate::net::codec::{self, Frame, Mac};
+use crate::l2::garp::GarpSchedule;
+use crate::net::codec::{self, Frame};
 use crate::net::socket::{BpfInsn, PacketSocket};
 
 /// How many gratuitous announcements follow a takeover, and how far apart: Linux replaces a
@@ -169,45 +171,77 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
             IpAddr::V6(v6) if v6.segments()[0] == 0xfe80 => Some(v6),
             _ => None,
         });
-    let mut announced: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut announced: HashMap<IpAddr, Instant> = HashMap::new();
     let mut groups: HashMap<Ipv6Addr, std::net::UdpSocket> = HashMap::new();
+    let mut garps = GarpSchedule::new(GARP_COUNT, GARP_SPACING);
     let mut buf = vec![0u8; 2048];
     let mut buf6 = vec![0u8; 2048];
+    let mut current: BTreeMap<IpAddr, Entry> = BTreeMap::new();
+    let mut fresh = true;
     loop {
-        // New leadership: join groups and announce; forget what is gone.
-        let current: BTreeMap<IpAddr, Entry> = entries
-            .borrow_and_update()
-            .iter()
-            .map(|e| (e.ip, e.clone()))
-            .collect();
-        announced.retain(|ip| current.contains_key(ip));
-        groups.retain(|ip, _| current.contains_key(&IpAddr::V6(*ip)));
-        for (ip, e) in &current {
-            if announced.insert(*ip) {
-                if let IpAddr::V6(v6) = ip {
-                    match join_solicited_node(link.index, *v6) {
-                        Ok(s) => {
-                            groups.insert(*v6, s);
+        if fresh {
+            // New leadership: join groups and schedule announcements; forget what is gone.
+            fresh = false;
+            current = entries
+                .borrow_and_update()
+                .iter()
+                .map(|e| (e.ip, e.clone()))
+                .collect();
+            // A term that began again (lost and retaken between two looks) is announced again.
+            announced.retain(|ip, since| {
+                let keep = current.get(ip).is_some_and(|e| e.since == *since);
+                if !keep {
+                    garps.stop(*ip);
+                }
+                keep
+            });
+            groups.retain(|ip, _| current.contains_key(&IpAddr::V6(*ip)));
+            let now = Instant::now();
+            for (ip, e) in &current {
+                if announced.insert(*ip, e.since).is_none() {
+                    if let IpAddr::V6(v6) = ip {
+                        match join_solicited_node(link.index, *v6) {
+                            Ok(s) => {
+                                groups.insert(*v6, s);
+                            }
+                            Err(err) => {
+                                tracing::warn!(interface = %name, %ip, error = %err, "joining solicited-node group")
+                            }
                         }
-                        Err(err) => {
-                            tracing::warn!(interface = %name, %ip, error = %err, "joining solicited-node group")
+                    }
+                    garps.start(*ip, now);
+                }
+            }
+        }
+        let next_garp = garps.next_due();
+        tokio::select! {
+            r = entries.changed() => {
+                if r.is_err() { return }
+                fresh = true;
+            }
+            _ = sleep_until_opt(next_garp) => {
+                for ip in garps.take_due(Instant::now()) {
+                    // Only while the term is provably ours (fencing applies to these too).
+                    if !current.get(&ip).is_some_and(Entry::is_valid) {
+                        garps.stop(ip);
+                        continue;
+                    }
+                    let (frame, sock) = match ip {
+                        IpAddr::V4(v4) => (codec::encode_garp_request(mac, v4), Some(&arp)),
+                        IpAddr::V6(v6) => (
+                            codec::encode_unsolicited_na(mac, link_local.unwrap_or(v6), v6),
+                            nd.as_ref(),
+                        ),
+                    };
+                    let Some(sock) = sock else { continue };
+                    match sock.send(&frame).await {
+                        Ok(()) => bump(&stats, ip, &name, |c| c.gratuitous_sent += 1),
+                        Err(e) => {
+                            tracing::warn!(%ip, interface = %name, error = %e, "sending gratuitous announcement")
                         }
                     }
                 }
-                // Announcements go out on their own send-only socket, beside this receive loop.
-                tokio::spawn(announce(
-                    link.index,
-                    *ip,
-                    mac,
-                    link_local,
-                    name.clone(),
-                    e.clone(),
-                    stats.clone(),
-                ));
             }
-        }
-        tokio::select! {
-            r = entries.changed() => if r.is_err() { return },
             n = arp.recv(&mut buf) => {
                 let Ok(n) = n else { continue };
                 if let Ok(Frame::Arp(req)) = codec::decode(&buf[..n]) {
@@ -251,54 +285,17 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
     }
 }
 
-async fn recv_opt(s: Option<&PacketSocket>, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
-    match s {
-        Some(s) => Some(s.recv(buf).await),
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
-/// Gratuitous ARP (request form, as Cilium) or unsolicited NA (Override + target LLA, to
-/// all-nodes), `GARP_COUNT` times, while the entry is still ours.
-async fn announce(
-    ifindex: u32,
-    ip: IpAddr,
-    mac: Mac,
-    link_local: Option<Ipv6Addr>,
-    iface: String,
-    entry: Entry,
-    stats: Stats,
-) {
-    // A drop-all filter: this socket only sends.
-    let drop_all = [insn(RET_K, 0, 0, 0)];
-    let sock = match ip {
-        IpAddr::V4(_) => PacketSocket::open_arp(ifindex, &drop_all),
-        IpAddr::V6(_) => PacketSocket::open_ipv6(ifindex, &drop_all),
-    };
-    let sock = match sock {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(%ip, interface = %iface, error = %e, "cannot send gratuitous announcement");
-            return;
-        }
-    };
-    for i in 0..GARP_COUNT {
-        if !entry.is_valid() {
-            return;
-        }
-        let frame = match ip {
-            IpAddr::V4(v4) => codec::encode_garp_request(mac, v4),
-            IpAddr::V6(v6) => codec::encode_unsolicited_na(mac, link_local.unwrap_or(v6), v6),
-        };
-        match sock.send(&frame).await {
-            Ok(()) => bump(&stats, ip, &iface, |c| c.gratuitous_sent += 1),
-            Err(e) => {
-                tracing::warn!(%ip, interface = %iface, error = %e, "sending gratuitous announcement")
-            }
-        }
-        if i + 1 < GARP_COUNT {
-            tokio::time::sleep(GARP_SPACING).await;
-        }
+async fn recv_opt(s: Option<&PacketSocket>, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+    match s {
+        Some(s) => Some(s.recv(buf).await),
+        None => std::future::pending().await,
     }
 }
 
@@ -334,7 +331,7 @@ mod tests {
 
     #[test]
     fn filters_pass_only_requests_and_solicitations() {
-        let mac: Mac = "02:00:00:00:00:01".parse().unwrap();
+        let mac: codec::Mac = "02:00:00:00:00:01".parse().unwrap();
         let req = codec::encode_arp_request(
             mac,
             "10.0.0.1".parse().unwrap(),
