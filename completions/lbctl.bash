@@ -1369,7 +1369,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__serve)
-            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --l2-lease-prefix --debug-socket --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --l2-lease-prefix --debug-socket --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --max-requests-in-flight --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1404,6 +1404,10 @@ _lbctl() {
                     return 0
                     ;;
                 --field-manager)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-requests-in-flight)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -328,7 +328,9 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             kubeconfig: global.kubeconfig.clone(),
             context: global.context.clone(),
         };
-        let conn = target.connect().await?;
+        let conn = target
+            .connect_limited(Some(args.max_requests_in_flight.into()))
+            .await?;
         let shared = std::sync::Arc::new(lbctl::serve::metrics::Shared::default());
         let bound = lbctl::serve::metrics::serve(args.metrics_addr, shared.clone())
             .await

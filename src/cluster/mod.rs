@@ -25,6 +25,18 @@ impl Target {
     /// Builds a client the way kubectl does: explicit `--kubeconfig`, else `$KUBECONFIG`, else
     /// `~/.kube/config`, else the in-cluster service account.
     pub async fn connect(&self) -> Result<Connection, CodedError> {
+        self.connect_limited(None).await
+    }
+
+    /// As [`Target::connect`], with at most `max_in_flight` requests outstanding at once (watch
+    /// streams count only until their headers arrive). kube speaks HTTP/1.1, one request per
+    /// connection, so without a bound a daemon renewing a thousand leases in one burst opens a
+    /// thousand connections to the API server; client-go multiplexes them over one HTTP/2
+    /// connection instead. Callers beyond the bound queue in order.
+    pub async fn connect_limited(
+        &self,
+        max_in_flight: Option<usize>,
+    ) -> Result<Connection, CodedError> {
         let opts = kube::config::KubeConfigOptions {
             context: self.context.clone(),
             ..Default::default()
@@ -62,11 +74,17 @@ impl Target {
             }
         };
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| {
+        let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| {
             CodedError::unreachable(format!(
                 "cannot build a client for context {context:?}: {e}"
             ))
         })?;
+        let client = match max_in_flight {
+            Some(n) => builder
+                .with_layer(&tower::limit::ConcurrencyLimitLayer::new(n.max(1)))
+                .build(),
+            None => builder.build(),
+        };
         Ok(Connection {
             client,
             context,
