@@ -13,6 +13,9 @@ const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
 const VIP4: &str = "10.77.0.100";
 const VIP6: &str = "fd77::100";
 
+/// Lease duration, renew deadline and retry period for the short failover tests.
+const SHORT: [&str; 3] = ["2s", "1s", "200ms"];
+
 fn scenario(dir: &Path) -> PathBuf {
     let mut yaml = String::from(
         "apiVersion: lab.lbctl.io/v1\nkind: Include\nmetadata: {name: cilium-crds}\n---\n\
@@ -46,7 +49,7 @@ impl Drop for Proc {
     }
 }
 
-fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path) -> Proc {
+fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3]) -> Proc {
     let sock = dir.join(format!("{node}.sock"));
     let child = lan
         .command(
@@ -61,11 +64,11 @@ fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path) -> Proc {
                 "--kubeconfig",
                 kc.to_str().unwrap(),
                 "--lease-duration",
-                "2s",
+                timings[0],
                 "--renew-deadline",
-                "1s",
+                timings[1],
                 "--retry-period",
-                "200ms",
+                timings[2],
                 "--metrics-addr",
                 "127.0.0.1:0",
                 "--debug-socket",
@@ -89,6 +92,16 @@ struct Setup {
 }
 
 fn setup(test: &str, nodes: &[&str], extra: &[&str]) -> Option<Setup> {
+    setup_with(test, nodes, extra, scenario, SHORT)
+}
+
+fn setup_with(
+    test: &str,
+    nodes: &[&str],
+    extra: &[&str],
+    scenario: impl FnOnce(&Path) -> PathBuf,
+    timings: [&str; 3],
+) -> Option<Setup> {
     let mut hosts = vec!["api", "client"];
     hosts.extend_from_slice(nodes);
     hosts.extend_from_slice(extra);
@@ -106,7 +119,7 @@ fn setup(test: &str, nodes: &[&str], extra: &[&str]) -> Option<Setup> {
         .map(|n| {
             (
                 n.to_string(),
-                start_serve(&lan, n, &lab.kubeconfig, dir.path()),
+                start_serve(&lan, n, &lab.kubeconfig, dir.path(), timings),
             )
         })
         .collect();
@@ -484,4 +497,145 @@ fn garbage_and_foreign_requests_are_not_answered() {
     );
     wait_owner(&lan, VIP4, Duration::from_secs(3), |m| m == n1);
     wait_owner(&lan, VIP6, Duration::from_secs(3), |m| m == n1);
+}
+
+/// `n` Services with VIPs 10.77.1.1 upwards (off the hosts' /24, so no kernel answers them).
+fn many_vips(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("10.77.{}.{}", 1 + i / 250, 1 + i % 250))
+        .collect()
+}
+
+#[test]
+fn a_node_taking_hundreds_of_vips_announces_each_and_keeps_them_all() {
+    // One node wins 300 leases at once. Each VIP gets exactly three gratuitous ARPs, spaced out,
+    // and every lease keeps being renewed: no entry is ever fenced. (Announcing from a socket
+    // per VIP once blocked the runtime in the kernel long enough for every lease to miss its
+    // renew deadline.) Cilium's default timings, so the load is the real one.
+    const N: usize = 300;
+    let vips = many_vips(N);
+    let scenario = |dir: &Path| -> PathBuf {
+        let mut yaml = String::from(
+            "apiVersion: lab.lbctl.io/v1\nkind: Include\nmetadata: {name: cilium-crds}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: lan}\n---\n\
+             apiVersion: cilium.io/v2alpha1\nkind: CiliumL2AnnouncementPolicy\nmetadata: {name: lan}\n\
+             spec: {loadBalancerIPs: true, interfaces: ['^eth0$']}\n---\n\
+             apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n",
+        );
+        for (i, ip) in many_vips(N).iter().enumerate() {
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: lan}}\n\
+                 spec: {{type: LoadBalancer, allocateLoadBalancerNodePorts: false, ports: [{{port: 80}}]}}\n\
+                 status: {{loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}}}\n"
+            ));
+        }
+        let p = dir.join("many.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    };
+    // The capture must be running before serve starts, so start serve by hand.
+    let Some(setup) = setup_with("many_vips", &[], &["n1"], scenario, ["15s", "5s", "2s"]) else {
+        return;
+    };
+    let lan = &setup.lan;
+    let cap = lan.tcpdump("client", &["arp"]);
+    let _node = start_serve(
+        lan,
+        "n1",
+        &setup.lab.kubeconfig,
+        setup.dir.path(),
+        ["15s", "5s", "2s"],
+    );
+    let sock = setup.dir.path().join("n1.sock");
+    let table = || -> Vec<serde_json::Value> {
+        let out = lan.exec(
+            "n1",
+            LBCTL,
+            &[
+                "debug",
+                "l2-announce",
+                "--socket",
+                sock.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    };
+    // AF_PACKET sockets open in n1's namespace (only serve opens any there): one ARP and one
+    // NDP socket for eth0, however many VIPs. A socket per VIP is what stalled the runtime.
+    let mut max_sockets = 0;
+    let mut count_sockets = || {
+        let out = lan.exec("n1", "cat", &["/proc/net/packet"]);
+        let n = String::from_utf8_lossy(&out.stdout).lines().skip(1).count();
+        max_sockets = max_sockets.max(n);
+    };
+    let start = Instant::now();
+    while table().len() < N {
+        count_sockets();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "n1 did not take all {N} VIPs: {}",
+            table().len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Past the first renew deadline (5 s after winning), every entry stays provably ours.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(7) {
+        count_sockets();
+        let rows = table();
+        let fenced: Vec<_> = rows
+            .iter()
+            .filter(|r| r["valid"] != true)
+            .map(|r| r["ip"].to_string())
+            .collect();
+        assert_eq!(
+            rows.len(),
+            N,
+            "entries vanished after {:?}",
+            watch.elapsed()
+        );
+        assert!(
+            fenced.is_empty(),
+            "{} of {N} entries fenced (renewals late) after {:?}: {:?}",
+            fenced.len(),
+            watch.elapsed(),
+            &fenced[..fenced.len().min(5)]
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        (1..=2).contains(&max_sockets),
+        "serve had {max_sockets} packet sockets open for {N} VIPs on one interface"
+    );
+    let dump = cap.stop();
+    // "HH:MM:SS.micros <macs> ... Request who-has VIP (ff:ff:ff:ff:ff:ff) tell VIP, length 28"
+    let mut sent: std::collections::HashMap<&str, Vec<f64>> = Default::default();
+    for line in dump.lines() {
+        let Some(vip) = vips.iter().find(|v| {
+            line.contains(&format!("Request who-has {v} ")) && line.contains(&format!("tell {v},"))
+        }) else {
+            continue;
+        };
+        let ts = line.split_whitespace().next().unwrap_or_default();
+        let secs: f64 = ts
+            .split(':')
+            .map(|p| p.parse::<f64>().unwrap_or(0.0))
+            .fold(0.0, |acc, p| acc * 60.0 + p);
+        sent.entry(vip.as_str()).or_default().push(secs);
+    }
+    for v in &vips {
+        let times = sent.get(v.as_str()).cloned().unwrap_or_default();
+        assert_eq!(times.len(), 3, "gratuitous ARPs for {v}: {times:?}");
+        for w in times.windows(2) {
+            assert!(
+                w[1] - w[0] >= 0.4,
+                "gratuitous ARPs for {v} not spaced out: {times:?}"
+            );
+        }
+    }
 }

@@ -300,7 +300,7 @@ impl Lan {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {program} in {host}: {e}"));
-        Spawned { child: Some(child) }
+        Spawned::new(child)
     }
 
     /// Starts `tcpdump -i eth0 -n -e -l FILTER` in `host`'s namespace and waits until it
@@ -370,16 +370,42 @@ impl Drop for Lan {
     }
 }
 
-/// A child process started by [`Lan::spawn`]; killed and reaped on drop.
+/// A child process started by [`Lan::spawn`]; killed and reaped on drop. Its stdout is
+/// drained from the start, so a chatty process (tcpdump during a burst) never blocks on a full
+/// pipe and drops what it should have printed.
 pub struct Spawned {
     child: Option<Child>,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Spawned {
+    fn new(mut child: Child) -> Spawned {
+        let stdout = child.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+                buf
+            })
+        });
+        Spawned {
+            child: Some(child),
+            stdout,
+        }
+    }
+
+    /// Reaps the child and returns its output with the drained stdout.
+    fn finish(&mut self, child: Child) -> Output {
+        let mut out = child.wait_with_output().expect("wait");
+        if let Some(t) = self.stdout.take() {
+            out.stdout = t.join().unwrap_or_default();
+        }
+        out
+    }
+
     /// Waits for the process to exit and returns its output.
     pub fn wait(mut self) -> Output {
         let child = self.child.take().expect("child");
-        child.wait_with_output().expect("wait")
+        self.finish(child)
     }
 
     /// Waits at most `timeout`; kills it after that. Returns the output and whether it exited
@@ -398,7 +424,7 @@ impl Spawned {
         if !exited {
             let _ = child.kill();
         }
-        (child.wait_with_output().expect("wait"), exited)
+        (self.finish(child), exited)
     }
 
     /// Sends SIGTERM (then waits) and returns the output.
@@ -408,7 +434,7 @@ impl Spawned {
             // SAFETY: signalling our own child by its pid.
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
-        child.wait_with_output().expect("wait")
+        self.finish(child)
     }
 
     pub fn id(&self) -> u32 {
