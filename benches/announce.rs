@@ -60,7 +60,7 @@ fn scenario(dir: &Path, services: usize) -> PathBuf {
         };
         y.push_str(&format!(
             "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: lan}}\n\
-             spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n\
+             spec: {{type: LoadBalancer, allocateLoadBalancerNodePorts: false, ports: [{{port: 80}}]}}\n\
              status: {{loadBalancer: {{ingress: [{{ip: '{ip}'}}]}}}}\n"
         ));
     }
@@ -396,6 +396,13 @@ fn main() {
             std::thread::sleep(Duration::from_millis(500));
         }
         let writes = count_puts() - before;
+        // kube's client speaks HTTP/1.1: every request in flight needs its own connection.
+        let conns = String::from_utf8_lossy(
+            &lan.exec("n1", "ss", &["-Htn", "state", "established"])
+                .stdout,
+        )
+        .lines()
+        .count();
         let rate = writes as f64 / window.as_secs_f64();
         println!("one node holding {n} Service leases (timings 15s/5s/2s):");
         println!("  all {n} VIPs announced after {took:?}");
@@ -412,6 +419,7 @@ fn main() {
             "  lease renewals: {writes} PUTs in {window:?} = {rate:.0}/s = {:.3}/s per Service",
             rate / n as f64
         );
+        println!("  TCP connections from the node to the API server: {conns}");
         println!("  Cilium's sizing (reference §4.1): QPS = #services / renewDeadline = {:.0}/s; client-go renews every retry period (2 s) = {:.0}/s", n as f64 / 5.0, n as f64 / 2.0);
         drop(node);
         drop(lab);
