@@ -10,5 +10,6 @@ pub mod lab;
 pub mod lease;
 pub mod model;
 pub mod net;
+pub mod netns;
 pub mod output;
 pub mod serve;

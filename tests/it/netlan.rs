@@ -1,25 +1,15 @@
-//! A throw-away Ethernet LAN made of network namespaces, for tests that need real peers.
+//! A throw-away Ethernet LAN made of network namespaces, for tests that need real peers: the
+//! library's `lbctl::netns::Lan` (10.77.0.(i+1)/24 and fd77::(i+1)/64 for host i) plus what
+//! tests need on top (processes in a host's namespace, tcpdump, threads inside a namespace).
 //!
-//! ```text
-//!   ns <id>-br:   br0 ── p0 ── p1 ── …         (bridge, multicast snooping off)
-//!                        │     │
-//!   ns <id>-h0:  eth0 ───┘     │               10.77.0.1/24  fd77::1/64
-//!   ns <id>-h1:  eth0 ─────────┘               10.77.0.2/24  fd77::2/64
-//! ```
-//!
-//! Every name carries the pid and a counter, so tests run in parallel; everything lives in
-//! namespaces this helper created (the root namespace only sees `/run/netns/<id>-*`), so no
-//! frame ever leaves them. [`Lan`] deletes its namespaces on drop, which also runs on panic.
-//! IPv6 duplicate address detection is off (`accept_dad=0`, `nodad`) so addresses are usable
-//! at once.
+//! Every name carries the pid and a counter, so tests run in parallel; the namespaces are
+//! deleted on drop, which also runs on panic.
 //!
 //! Tests call [`Lan::try_new`]; it returns `None` (after printing that the test skipped) only when
 //! not root and `CI` is unset. Under CI a non-root run fails instead of passing silently.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -33,11 +23,7 @@ pub const V4_PREFIX: &str = "10.77.0";
 /// The IPv6 /64 every LAN uses inside its own namespaces (ULA).
 pub const V6_PREFIX: &str = "fd77::";
 
-/// True when the current process runs as root (uid 0).
-pub fn is_root() -> bool {
-    // SAFETY: getuid never fails and has no preconditions.
-    unsafe { libc::getuid() == 0 }
-}
+pub use lbctl::netns::is_root;
 
 /// Decides whether a netns test may run. Panics when it cannot run under CI.
 pub fn can_run(test: &str) -> bool {
@@ -55,48 +41,16 @@ pub fn can_run(test: &str) -> bool {
     false
 }
 
-/// One host of the LAN: its own namespace with `eth0` on the bridge.
-#[derive(Debug, Clone)]
-pub struct Host {
-    /// The short name the test gave it ("client", "a", …).
-    pub name: String,
-    /// The namespace name (`ip netns exec <ns>`).
-    pub ns: String,
-    /// Its interface on the LAN.
-    pub ifname: String,
-    pub mac: String,
-    pub ipv4: Ipv4Addr,
-    pub ipv6: Ipv6Addr,
-    /// Its IPv6 link-local address.
-    pub link_local: Ipv6Addr,
-}
+pub use lbctl::netns::Host;
 
-/// A LAN of namespaces on one bridge.
+/// A LAN of namespaces on one bridge (see `lbctl::netns`); panics instead of returning errors.
 pub struct Lan {
-    pub id: String,
-    pub bridge_ns: String,
-    hosts: Vec<Host>,
-    by_name: HashMap<String, usize>,
+    inner: lbctl::netns::Lan,
 }
 
 /// Runs a command and returns its output; panics with stderr when it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn ip(args: &[&str]) -> Output {
-    run_ok(Command::new("ip").args(args))
+    lbctl::netns::run(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl Lan {
@@ -113,150 +67,37 @@ impl Lan {
     pub fn new(hosts: &[&str]) -> Lan {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let id = format!("lbt{}-{n}", std::process::id());
-        let mut lan = Lan {
-            bridge_ns: format!("{id}-br"),
-            id,
-            hosts: Vec::new(),
-            by_name: HashMap::new(),
-        };
-        // `lan` is dropped (and cleans up) if anything below panics.
-        lan.add_ns(&lan.bridge_ns.clone());
-        lan.ns_ip(
-            &lan.bridge_ns.clone(),
-            &[
-                "link",
-                "add",
-                "br0",
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-                "forward_delay",
-                "0",
-                "stp_state",
-                "0",
-            ],
-        );
-        lan.ns_ip(&lan.bridge_ns.clone(), &["link", "set", "br0", "up"]);
+        let inner = lbctl::netns::Lan::new(&id, V4_PREFIX, V6_PREFIX)
+            .unwrap_or_else(|e| panic!("building LAN {id}: {e}"));
+        let mut lan = Lan { inner };
         for name in hosts {
             lan.add_host(name);
         }
         lan
     }
 
-    fn add_ns(&self, ns: &str) {
-        ip(&["netns", "add", ns]);
-        let sysctls = [
-            "net.ipv6.conf.all.accept_dad=0",
-            "net.ipv6.conf.default.accept_dad=0",
-            // Router solicitations and MLD reports would only add noise to captures.
-            "net.ipv6.conf.default.router_solicitations=0",
-        ];
-        for s in sysctls {
-            run_ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", s]));
-        }
-        self.ns_ip(ns, &["link", "set", "lo", "up"]);
-    }
-
-    fn ns_ip(&self, ns: &str, args: &[&str]) -> Output {
-        let mut full = vec!["-n", ns];
-        full.extend_from_slice(args);
-        ip(&full)
-    }
-
     /// Adds a host on the bridge and returns it.
     pub fn add_host(&mut self, name: &str) -> Host {
-        assert!(!self.by_name.contains_key(name), "host {name} exists");
-        let i = self.hosts.len();
-        let ns = format!("{}-{name}", self.id);
-        self.add_ns(&ns);
-        let port = format!("p{i}");
-        let br = self.bridge_ns.clone();
-        self.ns_ip(
-            &br,
-            &[
-                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-            ],
-        );
-        self.ns_ip(&br, &["link", "set", &port, "master", "br0", "up"]);
-        let ipv4: Ipv4Addr = format!("{V4_PREFIX}.{}", i + 1).parse().expect("v4");
-        let ipv6: Ipv6Addr = format!("{V6_PREFIX}{:x}", i + 1).parse().expect("v6");
-        self.ns_ip(&ns, &["addr", "add", &format!("{ipv4}/24"), "dev", "eth0"]);
-        self.ns_ip(
-            &ns,
-            &["addr", "add", &format!("{ipv6}/64"), "dev", "eth0", "nodad"],
-        );
-        self.ns_ip(&ns, &["link", "set", "eth0", "up"]);
-        let mac = self.read_mac(&ns, "eth0");
-        let link_local = self.wait_link_local(&ns, "eth0");
-        let host = Host {
-            name: name.to_string(),
-            ns,
-            ifname: "eth0".to_string(),
-            mac,
-            ipv4,
-            ipv6,
-            link_local,
-        };
-        self.by_name.insert(name.to_string(), i);
-        self.hosts.push(host.clone());
-        host
-    }
-
-    fn read_mac(&self, ns: &str, dev: &str) -> String {
-        let out = self.ns_ip(ns, &["-br", "link", "show", "dev", dev]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split_whitespace()
-            .nth(2)
-            .unwrap_or_else(|| panic!("no MAC in {text:?}"))
-            .to_lowercase()
-    }
-
-    fn wait_link_local(&self, ns: &str, dev: &str) -> Ipv6Addr {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = self.ns_ip(
-                ns,
-                &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
-            );
-            let text = String::from_utf8_lossy(&out.stdout);
-            let found = text
-                .split_whitespace()
-                .skip_while(|w| *w != "inet6")
-                .nth(1)
-                .and_then(|a| a.split('/').next())
-                .and_then(|a| a.parse().ok());
-            // "tentative" would mean DAD still runs, which accept_dad=0 should prevent.
-            if let Some(a) = found.filter(|_| !text.contains("tentative")) {
-                return a;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no link-local on {ns}/{dev}: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let octet = u8::try_from(self.inner.hosts().len() + 1).expect("at most 254 hosts");
+        self.inner
+            .add_host(name, octet)
+            .unwrap_or_else(|e| panic!("adding host {name}: {e}"))
     }
 
     /// The host with this name.
     pub fn host(&self, name: &str) -> &Host {
-        let i = self
-            .by_name
-            .get(name)
-            .unwrap_or_else(|| panic!("no host {name}"));
-        &self.hosts[*i]
+        self.inner
+            .host(name)
+            .unwrap_or_else(|| panic!("no host {name}"))
     }
 
     pub fn hosts(&self) -> &[Host] {
-        &self.hosts
+        self.inner.hosts()
     }
 
     /// A `Command` that runs `program args…` inside `host`'s namespace.
     pub fn command(&self, host: &str, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.host(host).ns, program])
-            .args(args);
-        c
+        lbctl::netns::Lan::command_in(&self.host(host).ns, program, args)
     }
 
     /// Runs a command in `host`'s namespace and returns its output, whatever the exit status.
@@ -274,7 +115,9 @@ impl Lan {
 
     /// Runs `ip ARGS` in `host`'s namespace (panics on failure).
     pub fn ip(&self, host: &str, args: &[&str]) -> Output {
-        self.ns_ip(&self.host(host).ns.clone(), args)
+        self.inner
+            .ns_ip(&self.host(host).ns, args)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Adds an address (CIDR) to `host`'s eth0; IPv6 ones without DAD.
@@ -352,21 +195,6 @@ impl Lan {
         })
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        // Deleting a namespace destroys its veth ends, and with them their peers.
-        let mut all: Vec<String> = self.hosts.iter().map(|h| h.ns.clone()).collect();
-        all.push(self.bridge_ns.clone());
-        for ns in all {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &ns])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
