@@ -227,6 +227,7 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured in auto mode)')
             [CompletionResult]::new('--unattended', '--unattended', [CompletionResultType]::ParameterName, 'Do not wait for Enter between steps (the default when stdin is not a terminal)')
+            [CompletionResult]::new('--no-lan', '--no-lan', [CompletionResultType]::ParameterName, 'Do not build the namespace LAN even as root (the ARP steps are then skipped)')
             [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Look in every namespace')
             [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'Look in every namespace')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v info, -vv debug, -vvv trace)')

@@ -969,7 +969,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab__subcmd__demo)
-            opts="-n -A -o -v -h -V --unattended --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --unattended --no-lan --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -215,6 +215,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --output 'Output format'
             cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
             cand --unattended 'Do not wait for Enter between steps (the default when stdin is not a terminal)'
+            cand --no-lan 'Do not build the namespace LAN even as root (the ARP steps are then skipped)'
             cand -A 'Look in every namespace'
             cand --all-namespaces 'Look in every namespace'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'

@@ -195,6 +195,7 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 always\t''
 never\t''"
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l unattended -d 'Do not wait for Enter between steps (the default when stdin is not a terminal)'
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l no-lan -d 'Do not build the namespace LAN even as root (the ARP steps are then skipped)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s A -l all-namespaces -d 'Look in every namespace'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s h -l help -d 'Print help'

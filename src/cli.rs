@@ -135,6 +135,9 @@ pub struct LabDemoArgs {
     /// Do not wait for Enter between steps (the default when stdin is not a terminal).
     #[arg(long)]
     pub unattended: bool,
+    /// Do not build the namespace LAN even as root (the ARP steps are then skipped).
+    #[arg(long)]
+    pub no_lan: bool,
 }
 
 #[derive(Args, Debug)]

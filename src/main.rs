@@ -184,7 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 Ok(Exit::Ok)
             }
             LabCommand::Up(args) => lab_up(args),
-            LabCommand::Demo(args) => lbctl::doctor::demo::run(args.unattended),
+            LabCommand::Demo(args) => lbctl::doctor::demo::run(args.unattended, args.no_lan),
         },
     }
 }

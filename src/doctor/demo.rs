@@ -9,6 +9,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::Value;
 
 use super::cmd::{doctor_one, render_report};
+use super::demo_lan::DemoLan;
 use crate::cluster::Connection;
 use crate::lab::{Lab, Scenario};
 use crate::output::{Exit, OutputFormat};
@@ -38,9 +39,14 @@ pub enum Action {
     StartAnnouncers,
     /// Wait (bounded) until a node holds the Service's lease, then show the lease.
     AwaitLease,
+    /// Ask the LAN who answers for the VIP (needs the demo LAN).
+    ArpProbe,
+    /// Stop the lease holder's announcer and show the other node take over (needs the LAN).
+    Failover,
 }
 
 const SVC: &str = "/api/v1/namespaces/demo/services/demo-web";
+const VIP: &str = "192.168.111.11";
 
 pub const STEPS: &[Step] = &[
     Step {
@@ -129,10 +135,20 @@ Each contends for the Service's lease; the holder answers ARP for the VIP:",
         action: Action::AwaitLease,
     },
     Step {
-        say: "Walk the ladder once more. Every rung passes; only the ARP probe is skipped, because this demo's \
-nodes are not on your LAN. On a host on the VIP's segment, `lbctl arp-probe 192.168.111.11` shows the owner's MAC:",
+        say: "Walk the ladder once more; rung 4 probes the VIP from this host when it shares the VIP's segment:",
         command: "lbctl doctor -n demo svc/demo-web",
         action: Action::Doctor,
+    },
+    Step {
+        say: "Ask the LAN who answers for the VIP. Exactly one MAC, the lease holder's; two would be split brain:",
+        command: "lbctl arp-probe 192.168.111.11",
+        action: Action::ArpProbe,
+    },
+    Step {
+        say: "Drain the lease holder (its agent gets SIGTERM and releases the lease). The other node takes the \
+lease at once and announces itself with gratuitous ARP:",
+        command: "kubectl drain <holder> --ignore-daemonsets && lbctl arp-probe 192.168.111.11",
+        action: Action::Failover,
     },
 ];
 
@@ -163,11 +179,37 @@ async fn send(conn: &Connection, method: &str, path: &str, body: &str) -> anyhow
     Ok(())
 }
 
-/// Runs the story; unattended when stdin is not a terminal or `--unattended` is given.
-pub fn run(unattended: bool) -> anyhow::Result<Exit> {
+/// Runs the story; unattended when stdin is not a terminal or `--unattended` is given. As root
+/// (unless `no_lan`), on a namespace-built LAN where the VIP is really answered.
+pub fn run(unattended: bool, no_lan: bool) -> anyhow::Result<Exit> {
     let interactive = !unattended && std::io::stdin().is_terminal();
+    // The LAN first: this thread moves into it, and everything below must be born there.
+    let (mut lan, no_lan_reason) = match (no_lan, crate::netns::is_root()) {
+        (true, _) => (None, "--no-lan was given".to_string()),
+        (false, false) => {
+            println!(
+                "(not root: no LAN for this demo, so the ARP steps are skipped; `sudo lbctl lab demo` builds one \
+from network namespaces)"
+            );
+            (
+                None,
+                "not root, so no LAN was built (`sudo lbctl lab demo` builds one)".to_string(),
+            )
+        }
+        (false, true) => match DemoLan::build() {
+            Ok(l) => (Some(l), String::new()),
+            Err(e) => {
+                println!("(could not build the demo LAN, so the ARP steps are skipped: {e})");
+                (None, format!("the demo LAN could not be built: {e}"))
+            }
+        },
+    };
     let scenario = Scenario::load("demo")?;
-    let lab = Lab::start("127.0.0.1:0".parse()?, &[scenario])?;
+    let listen = match &lan {
+        Some(l) => l.listen_addr(),
+        None => "127.0.0.1:0".parse()?,
+    };
+    let lab = Lab::start(listen, &[scenario])?;
     // The engines run as tasks beside the story, so the runtime needs its own threads.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -184,6 +226,21 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
         "lbctl lab demo: an in-memory Kubernetes API server at {}",
         lab.url()
     );
+    if let Some(l) = &lan {
+        lab.write_kubeconfig(&l.kubeconfig_path())?;
+        println!(
+            "and a LAN built from network namespaces: 192.168.111.0/24 with cp-1 (.2), worker-1 (.3) and \
+this demo as \"you\" (.100); nothing outside the namespaces changes."
+        );
+        // Ctrl-C must not leave namespaces behind (the announcers die with us: PDEATHSIG).
+        let cleanup = l.cleanup_on_signal();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cleanup();
+                std::process::exit(130);
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // LB IPAM, as cilium-operator would run it: the only replica, so always the leader.
     let (_leading_tx, leading) = tokio::sync::watch::channel(true);
@@ -222,7 +279,8 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
                 }
                 Action::Doctor => {
                     let report =
-                        doctor_one(&conn, "demo", "demo-web", "kube-system", false).await?;
+                        doctor_one(&conn, "demo", "demo-web", "kube-system", lan.is_some())
+                            .await?;
                     print!(
                         "{}",
                         render_report(&report, &conn.context, OutputFormat::Table)?
@@ -259,11 +317,32 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
                     }
                 }
                 Action::StartAnnouncers => {
-                    for node in ["cp-1", "worker-1"] {
-                        announcers.push(start_announcer(&conn, node, stop_rx.clone()));
+                    match lan.as_mut() {
+                        Some(l) => {
+                            l.start_announcers()?;
+                            println!("lbctl serve --announce started in the cp-1 and worker-1 namespaces.");
+                        }
+                        None => {
+                            for node in ["cp-1", "worker-1"] {
+                                announcers.push(start_announcer(&conn, node, stop_rx.clone()));
+                            }
+                            println!("announcers started on cp-1 and worker-1 (in this process; no LAN, so they send no frames).");
+                        }
                     }
-                    println!("announcers started on cp-1 and worker-1.");
                 }
+                Action::ArpProbe => match &lan {
+                    Some(l) => {
+                        // The lease was just won; give the first gratuitous ARP a moment.
+                        wait_for(|| async { (l.owners(VIP).len() == 1).then_some(()) }).await;
+                        std::io::stdout().flush()?;
+                        l.arp_probe(&[VIP])?;
+                    }
+                    None => println!("skipped: {no_lan_reason}."),
+                },
+                Action::Failover => match lan.as_mut() {
+                    Some(l) => failover(&conn, l).await?,
+                    None => println!("skipped: {no_lan_reason}."),
+                },
                 Action::AwaitLease => {
                     let path = format!(
                         "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{}",
@@ -289,6 +368,9 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
         pause(interactive);
     }
     // Release the leases and stop the engines before the lab goes away.
+    if let Some(l) = lan.as_mut() {
+        l.stop_announcers();
+    }
     let _ = stop_tx.send(true);
     rt.block_on(async {
         for a in announcers {
@@ -296,12 +378,55 @@ pub fn run(unattended: bool) -> anyhow::Result<Exit> {
         }
         let _ = ipam.await;
     });
-    println!(
-        "\nThat is the whole ladder: an address from a pool, a pinned address, L2 announcements, a lease \
-holder. To see a VIP answered on a real (namespace-built) LAN, run the test suite as root: \
-tests/it/announce_lan.rs does it with arping, ndisc6 and tcpdump."
-    );
+    if lan.is_some() {
+        println!(
+            "\nThat is the whole ladder: an address from a pool, a pinned address, L2 announcements, a lease \
+holder answering ARP on the LAN, and a failover."
+        );
+    } else {
+        println!(
+            "\nThat is the whole ladder: an address from a pool, a pinned address, L2 announcements, a lease \
+holder. To see the VIP answered on a LAN built from network namespaces, run `sudo lbctl lab demo`."
+        );
+    }
+    // The runtime's leftover watch tasks go before the lab they watch; the namespaces last.
+    drop(rt);
+    drop(lab);
+    drop(lan);
     Ok(last)
+}
+
+/// Stops the lease holder's announcer (SIGTERM: it releases the lease) and waits for the other
+/// node to answer for the VIP.
+async fn failover(conn: &Connection, lan: &mut DemoLan) -> anyhow::Result<()> {
+    let path = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{}",
+        crate::model::names::l2_lease_name("demo", "demo-web")
+    );
+    let lease = get(conn, &path).await?;
+    let Some(holder) = lease["spec"]["holderIdentity"].as_str().map(String::from) else {
+        println!("no node holds the lease; nothing to fail over.");
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    lan.stop_announcer(&holder);
+    println!("stopped the announcer on {holder}.");
+    let lan = &*lan;
+    let took = wait_for(|| async {
+        let o = lan.owners(VIP);
+        (o.len() == 1 && lan.node_of(&o[0]).is_some_and(|n| n != holder)).then(|| started.elapsed())
+    })
+    .await;
+    match took {
+        Some(t) => println!(
+            "another node answers for {VIP} {} ms after the signal:",
+            t.as_millis()
+        ),
+        None => println!("no other node answered for {VIP} within 10 s:"),
+    }
+    std::io::stdout().flush()?;
+    lan.arp_probe(&[VIP])?;
+    Ok(())
 }
 
 async fn get(conn: &Connection, path: &str) -> anyhow::Result<Value> {

@@ -6,6 +6,7 @@
 
 pub mod cmd;
 pub mod demo;
+pub mod demo_lan;
 pub mod eval;
 pub mod fetch;
 pub mod listings;

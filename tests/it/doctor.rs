@@ -539,9 +539,11 @@ fn listings_show_recomputed_state() {
     );
 }
 
-#[test]
-fn lab_demo_runs_unattended_and_tells_the_story() {
-    let o = lbctl(None, &["lab", "demo"]);
+/// Runs `lab demo ARGS` and checks the story common to both modes; returns stdout.
+fn demo_story(args: &[&str]) -> String {
+    let mut full = vec!["lab", "demo"];
+    full.extend_from_slice(args);
+    let o = lbctl(None, &full);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     let pos = |needle: &str| {
@@ -572,4 +574,56 @@ fn lab_demo_runs_unattended_and_tells_the_story() {
         !out.contains("cilium-l2announce-demo-demo-web   <none>"),
         "a node holds the lease:\n{out}"
     );
+    out
+}
+
+#[test]
+fn lab_demo_runs_unattended_and_tells_the_story() {
+    let out = demo_story(&["--no-lan"]);
+    assert!(out.contains("probe not run"), "{out}");
+    assert_eq!(
+        out.matches("skipped: --no-lan was given.").count(),
+        2,
+        "the ARP and failover steps say why they were skipped:\n{out}"
+    );
+}
+
+#[test]
+fn lab_demo_on_its_lan_answers_the_vip_and_fails_over() {
+    if !crate::netlan::can_run("lab_demo_on_its_lan") {
+        return;
+    }
+    let out = demo_story(&[]);
+    let ladder_pass = out
+        .lines()
+        .any(|l| l.contains("4 arp-ndp") && l.contains("pass") && l.contains("answered by"));
+    assert!(
+        ladder_pass,
+        "doctor's ARP rung probes the VIP on the LAN:\n{out}"
+    );
+    // Two probes: the lease holder, then after its announcer stops, the other node.
+    let owners: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("one owner: 192.168.111.11 is at "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(owners.len(), 2, "{out}");
+    assert_ne!(
+        owners[0], owners[1],
+        "the VIP moved to the other node:\n{out}"
+    );
+    assert!(
+        out.contains("another node answers for 192.168.111.11"),
+        "{out}"
+    );
+    // Nothing left behind: the demo's namespaces are named lbd<pid>-*.
+    let left: Vec<_> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("lbd"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
 }
