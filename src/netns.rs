@@ -61,6 +61,14 @@ pub struct Host {
     pub link_local: Ipv6Addr,
 }
 
+/// An extra, address-less interface of a host (see [`Lan::add_bare_link`]).
+#[derive(Debug, Clone)]
+pub struct BareLink {
+    pub mac: String,
+    /// Its peer's name in the bridge namespace.
+    pub port: String,
+}
+
 /// A LAN of namespaces on one bridge.
 #[derive(Debug)]
 pub struct Lan {
@@ -203,6 +211,40 @@ impl Lan {
         host.mac = mac;
         host.link_local = link_local;
         Ok(host.clone())
+    }
+
+    /// Adds a second interface `ifname` to `host`, on the same bridge, with no address at all
+    /// (IPv6 off, so not even a link-local one). Returns its MAC and the bridge-side port name,
+    /// whose `link set PORT down` takes the interface's carrier away.
+    pub fn add_bare_link(&mut self, host: &str, ifname: &str) -> Result<BareLink, NetnsError> {
+        let i = self
+            .hosts
+            .iter()
+            .position(|h| h.name == host)
+            .ok_or_else(|| NetnsError::Unexpected(format!("no host {host}")))?;
+        let ns = self.hosts[i].ns.clone();
+        let port = format!("p{i}{ifname}");
+        let br = self.bridge_ns.clone();
+        self.ns_ip(
+            &br,
+            &[
+                "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns", &ns,
+            ],
+        )?;
+        self.ns_ip(&br, &["link", "set", &port, "master", "br0", "up"])?;
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{ifname}.disable_ipv6=1"),
+        ]))?;
+        self.ns_ip(&ns, &["link", "set", ifname, "up"])?;
+        Ok(BareLink {
+            mac: self.read_mac(&ns, ifname)?,
+            port,
+        })
     }
 
     fn read_mac(&self, ns: &str, dev: &str) -> Result<String, NetnsError> {

@@ -473,6 +473,7 @@ fn start_announcer(
         vec![crate::l2::policy::Device {
             name: "eth0".into(),
             selected: true,
+            link_down: false,
         }]
     });
     tokio::spawn(announcer::run(

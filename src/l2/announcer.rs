@@ -182,9 +182,18 @@ pub async fn run(
     let mut held: HashMap<(String, String), Held> = HashMap::new();
     let (leader_tx, mut leader_rx) = mpsc::channel::<()>(1);
     let mut written_conditions: HashMap<String, Vec<PolicyCondition>> = HashMap::new();
+    // Interfaces come and go and lose carrier without any API event; look once a second.
+    let mut dev_tick = tokio::time::interval(Duration::from_secs(1));
+    dev_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_devs: Vec<policy::Device> = Vec::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = dev_tick.tick() => {
+                if devices() == last_devs {
+                    continue;
+                }
+            }
             Some(()) = dirty_rx.recv() => {
                 // Let a burst of events settle before recomputing.
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -219,6 +228,7 @@ pub async fn run(
             })
             .unwrap_or_default();
         let devs = devices();
+        last_devs.clone_from(&devs);
         let policies: Vec<_> = pol_store.state();
         let evaluated: Vec<policy::EvaluatedPolicy> = policies
             .iter()
@@ -229,7 +239,15 @@ pub async fn run(
         }
         let services: Vec<ServiceInfo> =
             svc_store.state().iter().map(|s| service_info(s)).collect();
-        let selected = policy::select_services(&evaluated, &services);
+        let mut selected = policy::select_services(&evaluated, &services);
+        selected.retain(|k, a| {
+            let ok = a.can_contend();
+            if !ok && held.contains_key(k) {
+                tracing::info!(service = ?k, interfaces = ?a.interfaces_down,
+                    "every announcing interface lost its link; giving the lease up");
+            }
+            ok
+        });
 
         // Stop contending for what is no longer selected: release so another node can take it.
         let gone: Vec<_> = held

@@ -16,6 +16,10 @@ pub struct Device {
     pub name: String,
     /// Only selected devices can announce (Cilium's `Selected`; for lbctl: up, not loopback).
     pub selected: bool,
+    /// Eligible but without link (admin down, or no carrier): not selected now, and a Service
+    /// whose matching interfaces are all like this must not be contended for (Cilium #35507:
+    /// the lease renews over another network while the announcing NIC is dead).
+    pub link_down: bool,
 }
 
 /// What the announcer needs to know of a Service.
@@ -79,6 +83,8 @@ pub struct ActivePolicy {
     pub service_selector: CompiledSelector,
     /// Selected devices whose name one of the regexes matches (all selected devices if none).
     pub devices: BTreeSet<String>,
+    /// Devices the regexes match that are eligible but have no link right now.
+    pub devices_down: BTreeSet<String>,
     pub load_balancer_ips: bool,
     pub external_ips: bool,
 }
@@ -137,19 +143,24 @@ pub fn evaluate(
         }
     };
     // Unanchored, like Go's MatchString: `eth0` also matches `veth0abc`.
-    let devices = devices
-        .iter()
-        .filter(|d| {
-            d.selected && (regexes.is_empty() || regexes.iter().any(|r| r.is_match(&d.name)))
-        })
-        .map(|d| d.name.clone())
-        .collect();
+    let matching = |d: &&Device| regexes.is_empty() || regexes.iter().any(|r| r.is_match(&d.name));
+    let names_where = |f: fn(&Device) -> bool| -> BTreeSet<String> {
+        devices
+            .iter()
+            .filter(|d| f(d))
+            .filter(matching)
+            .map(|d| d.name.clone())
+            .collect()
+    };
+    let devices_down = names_where(|d| d.link_down);
+    let devices = names_where(|d| d.selected);
     EvaluatedPolicy {
         name: name.into(),
         errors,
         active: Some(ActivePolicy {
             service_selector,
             devices,
+            devices_down,
             load_balancer_ips: spec.load_balancer_ips.unwrap_or(false),
             external_ips: spec.external_ips.unwrap_or(false),
         }),
@@ -161,7 +172,18 @@ pub fn evaluate(
 pub struct Announcement {
     pub ips: BTreeSet<IpAddr>,
     pub interfaces: BTreeSet<String>,
+    /// Interfaces the policies match that have no link right now.
+    pub interfaces_down: BTreeSet<String>,
     pub policies: BTreeSet<String>,
+}
+
+impl Announcement {
+    /// Whether this node may contend for the Service's lease. Not when every interface the
+    /// policies match has lost its link: another node can answer, this one cannot. A policy
+    /// that matches no interface at all still contends, as in Cilium.
+    pub fn can_contend(&self) -> bool {
+        !self.interfaces.is_empty() || self.interfaces_down.is_empty()
+    }
 }
 
 /// Services this node contends for (reference §3.4), keyed by (namespace, name). A Service with
@@ -198,6 +220,7 @@ pub fn select_services(
                 e.ips.extend(svc.external_ips.iter().flatten().copied());
             }
             e.interfaces.extend(a.devices.iter().cloned());
+            e.interfaces_down.extend(a.devices_down.iter().cloned());
             e.policies.insert(p.name.clone());
         }
     }
@@ -275,6 +298,7 @@ mod tests {
             .map(|n| Device {
                 name: n.to_string(),
                 selected: *n != "lo",
+                link_down: false,
             })
             .collect()
     }
@@ -321,6 +345,43 @@ mod tests {
         // No regex: every selected device, never an unselected one.
         let e = evaluate("p", &spec(&[], true, false), &BTreeMap::new(), &devs());
         assert!(!e.active.unwrap().devices.contains("lo"));
+    }
+
+    #[test]
+    fn a_service_whose_interfaces_all_lost_link_is_not_contended() {
+        let with = |down: &[&str]| -> Vec<Device> {
+            devs()
+                .into_iter()
+                .map(|mut d| {
+                    if down.contains(&d.name.as_str()) {
+                        d.selected = false;
+                        d.link_down = true;
+                    }
+                    d
+                })
+                .collect()
+        };
+        let announce = |ifaces: &[&str], devices: &[Device]| -> Announcement {
+            let e = evaluate("p", &spec(ifaces, true, false), &BTreeMap::new(), devices);
+            select_services(&[e], &[svc("web", &["10.0.0.1"])])
+                .remove(&("demo".to_string(), "web".to_string()))
+                .expect("selected")
+        };
+        // The only matching interface has no link: give the lease to a node that can answer.
+        let a = announce(&["^eth1$"], &with(&["eth1"]));
+        assert!(a.interfaces.is_empty());
+        assert_eq!(a.interfaces_down, ["eth1".to_string()].into());
+        assert!(!a.can_contend());
+        // One of two matching interfaces is down: keep contending, announce on the other.
+        let a = announce(&["^eth"], &with(&["eth1"]));
+        assert_eq!(a.interfaces, ["eth0".to_string()].into());
+        assert!(a.can_contend());
+        // A regex that matches nothing at all still contends, as in Cilium.
+        let a = announce(&["^bond"], &with(&[]));
+        assert!(a.interfaces.is_empty() && a.interfaces_down.is_empty());
+        assert!(a.can_contend());
+        // Link back: contend again.
+        assert!(announce(&["^eth1$"], &with(&[])).can_contend());
     }
 
     #[test]

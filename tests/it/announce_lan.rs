@@ -639,3 +639,69 @@ fn a_node_taking_hundreds_of_vips_announces_each_and_keeps_them_all() {
         }
     }
 }
+
+#[test]
+fn an_interface_without_addresses_announces_and_losing_its_link_moves_the_vip() {
+    // Each node announces on eth1, which has no address at all (Cilium needs one, #41641); its
+    // API traffic runs over eth0. Taking eth1's carrier away on the leader must move the VIP
+    // even though the leader can still renew its lease over eth0 (Cilium #35507).
+    let scenario = |dir: &Path| -> PathBuf {
+        let mut yaml = String::from(
+            "apiVersion: lab.lbctl.io/v1\nkind: Include\nmetadata: {name: cilium-crds}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: lan}\n---\n\
+             apiVersion: cilium.io/v2alpha1\nkind: CiliumL2AnnouncementPolicy\nmetadata: {name: lan}\n\
+             spec: {loadBalancerIPs: true, interfaces: ['^eth1$']}\n",
+        );
+        for n in ["n1", "n2"] {
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}}}\n"
+            ));
+        }
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: lan}}\n\
+             spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n\
+             status: {{loadBalancer: {{ingress: [{{ip: '{VIP4}'}}]}}}}\n"
+        ));
+        let p = dir.join("bare.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    };
+    let Some(mut setup) = setup_with("bare_link", &[], &["n1", "n2"], scenario, SHORT) else {
+        return;
+    };
+    let links: std::collections::HashMap<&str, lbctl::netns::BareLink> = ["n1", "n2"]
+        .into_iter()
+        .map(|n| (n, setup.lan.add_bare_link(n, "eth1")))
+        .collect();
+    let lan = &setup.lan;
+    for n in ["n1", "n2"] {
+        let addrs = lan.exec_ok(n, "ip", &["-o", "addr", "show", "dev", "eth1"]);
+        assert!(
+            addrs.stdout.is_empty(),
+            "{n}/eth1 has addresses: {}",
+            String::from_utf8_lossy(&addrs.stdout)
+        );
+    }
+    let _serves: Vec<Proc> = ["n1", "n2"]
+        .into_iter()
+        .map(|n| start_serve(lan, n, &setup.lab.kubeconfig, setup.dir.path(), SHORT))
+        .collect();
+    let node_with = |mac: &str| links.iter().find(|(_, l)| l.mac == mac).map(|(n, _)| *n);
+    let (o, _) = wait_owner(lan, VIP4, Duration::from_secs(10), |m| {
+        node_with(m).is_some()
+    });
+    let leader = node_with(&o[0]).unwrap();
+    let other = if leader == "n1" { "n2" } else { "n1" };
+
+    lan.set_carrier(&links[leader], false);
+    let (o2, took) = wait_owner(lan, VIP4, Duration::from_secs(6), |m| {
+        node_with(m) == Some(other)
+    });
+    assert_eq!(o2[0], links[other].mac);
+    // A rescan a second, the release, and the other node's immediate take-over; without the
+    // link tie-in the leader would keep renewing over eth0 and the VIP would stay dead.
+    assert!(
+        took < Duration::from_millis(3000),
+        "the VIP moved {took:?} after the carrier loss"
+    );
+}

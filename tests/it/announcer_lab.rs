@@ -45,10 +45,12 @@ fn start(client: kube::Client, node: &str) -> Node {
             Device {
                 name: "eth0".into(),
                 selected: true,
+                link_down: false,
             },
             Device {
                 name: "eth1".into(),
                 selected: true,
+                link_down: false,
             },
         ]
     });

@@ -84,6 +84,22 @@ impl Lan {
             .unwrap_or_else(|e| panic!("adding host {name}: {e}"))
     }
 
+    /// Adds an address-less interface `ifname` to `host` on the same bridge.
+    pub fn add_bare_link(&mut self, host: &str, ifname: &str) -> lbctl::netns::BareLink {
+        self.inner
+            .add_bare_link(host, ifname)
+            .unwrap_or_else(|e| panic!("adding {ifname} to {host}: {e}"))
+    }
+
+    /// Takes the carrier away from (or gives it back to) an interface added with
+    /// [`Lan::add_bare_link`], by setting its bridge-side peer down (or up).
+    pub fn set_carrier(&self, link: &lbctl::netns::BareLink, on: bool) {
+        let state = if on { "up" } else { "down" };
+        self.inner
+            .ns_ip(&self.inner.bridge_ns, &["link", "set", &link.port, state])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// The host with this name.
     pub fn host(&self, name: &str) -> &Host {
         self.inner
