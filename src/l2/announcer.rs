@@ -7,7 +7,7 @@
 //! `is_leading_at(now)` before each answer, so an entry goes silent the instant its renew deadline
 //! passes even if this loop is stuck.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -22,7 +23,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::l2::policy::{self, Announcement, Device, PolicyCondition, ServiceInfo};
+use crate::l2::policy::{self, Announcement, Device, EndpointInfo, PolicyCondition, ServiceInfo};
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
 use crate::model::ciliumnode::CiliumNode;
 use crate::model::names;
@@ -85,7 +89,35 @@ pub fn service_info(svc: &Service) -> ServiceInfo {
         external_ips: spec
             .and_then(|s| s.external_ips.as_ref())
             .map(|v| v.iter().filter_map(|ip| ip.parse().ok()).collect()),
+        traffic_local: spec.and_then(|s| s.external_traffic_policy.as_deref()) == Some("Local"),
     }
+}
+
+/// Services with a ready endpoint on `node`, from the EndpointSlice cache.
+fn local_endpoints(slices: &[Arc<EndpointSlice>], node: &str) -> BTreeSet<(String, String)> {
+    let infos: Vec<(String, Option<String>, Vec<EndpointInfo>)> = slices
+        .iter()
+        .map(|s| {
+            (
+                s.namespace().unwrap_or_default(),
+                s.labels().get(SERVICE_NAME_LABEL).cloned(),
+                s.endpoints
+                    .iter()
+                    .flatten()
+                    .map(|e| EndpointInfo {
+                        node_name: e.node_name.clone(),
+                        ready: e.conditions.as_ref().and_then(|c| c.ready),
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    policy::services_with_local_endpoints(
+        infos
+            .iter()
+            .map(|(ns, svc, eps)| (ns.as_str(), svc.as_deref(), eps.as_slice())),
+        node,
+    )
 }
 
 struct Held {
@@ -114,6 +146,7 @@ pub async fn run(
     let (pol_store, pol_writer) = reflector::store::<CiliumL2AnnouncementPolicy>();
     let (node_store, node_writer) = reflector::store::<Node>();
     let (cn_store, cn_writer) = reflector::store::<CiliumNode>();
+    let (eps_store, eps_writer) = reflector::store::<EndpointSlice>();
     let (dirty_tx, mut dirty_rx) = mpsc::channel::<()>(1);
 
     let mut watchers = Vec::new();
@@ -130,6 +163,17 @@ pub async fn run(
             pol_writer,
             watcher(
                 Api::<CiliumL2AnnouncementPolicy>::all(client.clone()),
+                Default::default(),
+            ),
+        ),
+        dirty_tx.clone(),
+    ));
+    // For externalTrafficPolicy: Local, candidacy follows where the endpoints are.
+    watchers.push(spawn_reflector(
+        reflector(
+            eps_writer,
+            watcher(
+                Api::<EndpointSlice>::all(client.clone()),
                 Default::default(),
             ),
         ),
@@ -240,6 +284,11 @@ pub async fn run(
         let services: Vec<ServiceInfo> =
             svc_store.state().iter().map(|s| service_info(s)).collect();
         let mut selected = policy::select_services(&evaluated, &services);
+        policy::keep_local_traffic_serviceable(
+            &mut selected,
+            &services,
+            &local_endpoints(&eps_store.state(), &cfg.node_name),
+        );
         selected.retain(|k, a| {
             let ok = a.can_contend();
             if !ok && held.contains_key(k) {

@@ -33,6 +33,8 @@ pub struct ServiceInfo {
     pub ingress_ips: Vec<IpAddr>,
     /// `spec.externalIPs` that parse; `None` when the field is absent.
     pub external_ips: Option<Vec<IpAddr>>,
+    /// `spec.externalTrafficPolicy: Local`: only nodes with a ready endpoint can serve it.
+    pub traffic_local: bool,
 }
 
 impl ServiceInfo {
@@ -230,6 +232,48 @@ pub fn select_services(
     out
 }
 
+/// Drops the `externalTrafficPolicy: Local` Services this node has no ready endpoint for:
+/// kube-proxy (or Cilium's replacement) drops their traffic on such a node, so a lease won here
+/// would make the VIP answer ARP and then black-hole it (Cilium #27800, which ignores endpoints;
+/// MetalLB restricts candidates the same way). With no ready endpoint anywhere, nobody announces.
+pub fn keep_local_traffic_serviceable(
+    selected: &mut BTreeMap<(String, String), Announcement>,
+    services: &[ServiceInfo],
+    with_local_endpoint: &BTreeSet<(String, String)>,
+) {
+    let local_only: BTreeSet<(String, String)> = services
+        .iter()
+        .filter(|s| s.traffic_local)
+        .map(ServiceInfo::key)
+        .collect();
+    selected.retain(|k, _| !local_only.contains(k) || with_local_endpoint.contains(k));
+}
+
+/// One endpoint of an EndpointSlice, as far as candidacy cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointInfo {
+    pub node_name: Option<String>,
+    /// `conditions.ready`; unset means ready, as the API says consumers should assume.
+    pub ready: Option<bool>,
+}
+
+/// The Services (namespace, name) with at least one ready endpoint on `node`, from
+/// `(namespace, kubernetes.io/service-name label, endpoints)` of each EndpointSlice.
+pub fn services_with_local_endpoints<'a>(
+    slices: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a [EndpointInfo])>,
+    node: &str,
+) -> BTreeSet<(String, String)> {
+    slices
+        .into_iter()
+        .filter_map(|(ns, svc, eps)| {
+            let svc = svc?;
+            eps.iter()
+                .any(|e| e.node_name.as_deref() == Some(node) && e.ready != Some(false))
+                .then(|| (ns.to_string(), svc.to_string()))
+        })
+        .collect()
+}
+
 /// A `metav1.Condition` as the announcer writes it on a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyCondition {
@@ -382,6 +426,47 @@ mod tests {
         assert!(a.can_contend());
         // Link back: contend again.
         assert!(announce(&["^eth1$"], &with(&[])).can_contend());
+    }
+
+    #[test]
+    fn local_traffic_services_need_a_ready_endpoint_on_this_node() {
+        let ep = |node: &str, ready: Option<bool>| EndpointInfo {
+            node_name: Some(node.into()),
+            ready,
+        };
+        let a = [ep("n1", Some(true)), ep("n2", Some(false))];
+        let b = [ep("n2", None)];
+        let c = [ep("n1", Some(false))];
+        let slices = [
+            ("demo", Some("local"), &a[..]),
+            ("demo", Some("elsewhere"), &b[..]),
+            ("demo", Some("notready"), &c[..]),
+            // A slice without the service-name label belongs to nobody.
+            ("demo", None, &a[..]),
+        ];
+        let on_n1 = services_with_local_endpoints(slices, "n1");
+        assert_eq!(on_n1, [("demo".to_string(), "local".to_string())].into());
+        let on_n2 = services_with_local_endpoints(slices, "n2");
+        assert_eq!(
+            on_n2,
+            [("demo".to_string(), "elsewhere".to_string())].into()
+        );
+
+        let e = evaluate("p", &spec(&[], true, false), &BTreeMap::new(), &devs());
+        let mut services = vec![
+            svc("local", &["10.0.0.1"]),
+            svc("elsewhere", &["10.0.0.2"]),
+            svc("notready", &["10.0.0.3"]),
+            svc("cluster", &["10.0.0.4"]),
+        ];
+        for s in &mut services[..3] {
+            s.traffic_local = true;
+        }
+        let mut selected = select_services(&[e], &services);
+        keep_local_traffic_serviceable(&mut selected, &services, &on_n1);
+        let names: Vec<&str> = selected.keys().map(|k| k.1.as_str()).collect();
+        // ETP=Cluster Services are unaffected; Local ones only where they have an endpoint.
+        assert_eq!(names, ["cluster", "local"]);
     }
 
     #[test]

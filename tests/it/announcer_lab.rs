@@ -275,3 +275,88 @@ async fn node_selector_moves_the_announcement_and_service_deletion_releases() {
         n.task.await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_traffic_is_announced_only_where_its_endpoints_run() {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let lab = support::lab(&["demo"]);
+    setup(&lab, &["^eth0$"]).await;
+    let client = lab.client().unwrap();
+    Api::<Service>::namespaced(client.clone(), "demo")
+        .patch(
+            "demo-web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"externalTrafficPolicy": "Local"}})),
+        )
+        .await
+        .unwrap();
+    let slice = |node: &str, ready: bool| -> EndpointSlice {
+        serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "demo-web-abc", "namespace": "demo",
+                         "labels": {"kubernetes.io/service-name": "demo-web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.1.5"], "nodeName": node,
+                           "conditions": {"ready": ready}}],
+        }))
+        .unwrap()
+    };
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "demo");
+    // The demo scenario's own slice puts an endpoint on worker-1; this test moves its own.
+    for s in slices.list(&Default::default()).await.unwrap() {
+        let name = s.metadata.name.unwrap_or_default();
+        slices.delete(&name, &Default::default()).await.unwrap();
+    }
+    slices
+        .create(&PostParams::default(), &slice("worker-1", true))
+        .await
+        .unwrap();
+    let cp = start(client.clone(), "cp-1");
+    let worker = start(client.clone(), "worker-1");
+    assert!(
+        until(Duration::from_secs(15), || leads(&worker)).await,
+        "worker-1, where the endpoint runs, announces"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!leads(&cp), "cp-1 has no endpoint and does not contend");
+    // The pod moves to cp-1: the announcement follows it.
+    let mut moved = slice("cp-1", true);
+    moved.metadata.resource_version = slices
+        .get("demo-web-abc")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    slices
+        .replace("demo-web-abc", &PostParams::default(), &moved)
+        .await
+        .unwrap();
+    assert!(
+        until(Duration::from_secs(10), || leads(&cp) && !leads(&worker)).await,
+        "announcement moved with the endpoint"
+    );
+    // No ready endpoint anywhere: nobody announces a VIP that would drop every packet.
+    let mut gone = slice("cp-1", false);
+    gone.metadata.resource_version = slices
+        .get("demo-web-abc")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    slices
+        .replace("demo-web-abc", &PostParams::default(), &gone)
+        .await
+        .unwrap();
+    assert!(
+        until(Duration::from_secs(10), || !leads(&cp) && !leads(&worker)).await,
+        "no announcement without a ready endpoint"
+    );
+    assert!(
+        lease_released(&client, "cilium-l2announce-demo-demo-web").await,
+        "lease released"
+    );
+    for n in [cp, worker] {
+        n.stop.send(true).unwrap();
+        n.task.await.unwrap();
+    }
+}
