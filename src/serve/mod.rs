@@ -338,6 +338,14 @@ where
     }
 }
 
+/// What we know that a relist did not show: deleted while the watch was down.
+fn not_relisted<'a, K>(known: impl Iterator<Item = &'a K>, seen: &HashSet<K>) -> Vec<K>
+where
+    K: Eq + std::hash::Hash + Clone + 'a,
+{
+    known.filter(|k| !seen.contains(*k)).cloned().collect()
+}
+
 fn backoff(attempt: u32) -> Duration {
     // 250ms, 500ms, 1s, … capped at 30s, like Cilium's workqueue but with a shorter cap.
     Duration::from_millis(250u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(30))
@@ -357,13 +365,7 @@ impl Ipam {
             Ev::Pool(WEv::Delete(p)) => self.delete_pool(&p.name),
             Ev::Pool(WEv::InitDone) => {
                 if let Some(seen) = self.pool_seen.take() {
-                    let gone: Vec<String> = self
-                        .pools
-                        .keys()
-                        .filter(|n| !seen.contains(*n))
-                        .cloned()
-                        .collect();
-                    for n in gone {
+                    for n in not_relisted(self.pools.keys(), &seen) {
                         self.delete_pool(&n);
                     }
                 }
@@ -385,13 +387,7 @@ impl Ipam {
             Ev::Svc(WEv::Delete(s)) => self.delete_svc(&s.obs.key),
             Ev::Svc(WEv::InitDone) => {
                 if let Some(seen) = self.svc_seen.take() {
-                    let gone: Vec<ServiceKey> = self
-                        .svcs
-                        .keys()
-                        .filter(|k| !seen.contains(*k))
-                        .cloned()
-                        .collect();
-                    for k in gone {
+                    for k in not_relisted(self.svcs.keys(), &seen) {
                         self.delete_svc(&k);
                     }
                 }
