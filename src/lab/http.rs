@@ -114,6 +114,14 @@ fn json_resp(code: u16, v: &Value) -> Resp {
         .unwrap_or_default()
 }
 
+fn bytes_resp(code: u16, body: Vec<u8>) -> Resp {
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
 fn err_resp(e: ApiError) -> Resp {
     json_resp(e.code, &e.status())
 }
@@ -379,6 +387,12 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         (&Method::GET, None) if matches!(param(&ps, "watch"), Some("true" | "1")) => {
             return watch(state, &rt, t.namespace.clone(), &ps, table)
         }
+        (&Method::GET, None) if !table => {
+            return match list_json(state, &rt, t.namespace.as_deref(), &ps) {
+                Ok(body) => bytes_resp(200, body),
+                Err(e) => err_resp(e),
+            }
+        }
         (&Method::GET, None) => list(state, &rt, t.namespace.as_deref(), &ps, table),
         (&Method::GET, Some(name)) => get(state, &rt, &ns, name, table, &ps),
         (&Method::POST, None) => {
@@ -426,13 +440,82 @@ fn with_gvk(rt: &ResourceType, mut obj: Value) -> Value {
     obj
 }
 
-fn list(
+/// A stored object serialized as the requested version's kind, without copying it.
+struct WithGvk<'a> {
+    obj: &'a Value,
+    api_version: &'a str,
+    kind: &'a str,
+}
+
+impl serde::Serialize for WithGvk<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("apiVersion", self.api_version)?;
+        m.serialize_entry("kind", self.kind)?;
+        for (k, v) in fields {
+            if k != "apiVersion" && k != "kind" {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ListDoc<'a> {
+    kind: &'a str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    metadata: ListMeta<'a>,
+    items: Vec<WithGvk<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ListMeta<'a> {
+    #[serde(rename = "resourceVersion")]
+    resource_version: &'a str,
+}
+
+/// A plain (non-table) LIST, serialized straight from the store: a 10,000-Service list once spent
+/// most of its time deep-copying every object before writing it out.
+fn list_json(
     state: &Arc<LabState>,
     rt: &ResourceType,
     ns: Option<&str>,
     ps: &[(String, String)],
-    table: bool,
-) -> Result<(u16, Out), ApiError> {
+) -> Result<Vec<u8>, ApiError> {
+    let (lq, fq) = list_queries(ps)?;
+    let api_version = rt.api_version();
+    let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    let rv = store.resource_version().to_string();
+    let items = store
+        .list(&rt.store_key(), ns)
+        .filter(|o| lq.matches(o) && fq.matches(o))
+        .map(|obj| WithGvk {
+            obj,
+            api_version: &api_version,
+            kind: &rt.kind,
+        })
+        .collect();
+    let doc = ListDoc {
+        kind: &rt.list_kind,
+        api_version: &api_version,
+        metadata: ListMeta {
+            resource_version: &rv,
+        },
+        items,
+    };
+    serde_json::to_vec(&doc)
+        .map_err(|e| ApiError::new(500, "InternalError", format!("encoding the list: {e}")))
+}
+
+fn list_queries(
+    ps: &[(String, String)],
+) -> Result<(query::LabelQuery, query::FieldQuery), ApiError> {
     let lq =
         query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default()).map_err(|e| {
             ApiError::new(
@@ -443,6 +526,17 @@ fn list(
         })?;
     let fq = query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
         .map_err(|e| ApiError::new(400, "BadRequest", e))?;
+    Ok((lq, fq))
+}
+
+fn list(
+    state: &Arc<LabState>,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    ps: &[(String, String)],
+    table: bool,
+) -> Result<(u16, Out), ApiError> {
+    let (lq, fq) = list_queries(ps)?;
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     let items: Vec<Value> = store
         .list(&rt.store_key(), ns)
