@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::registry::ResourceType;
 use super::store::{Event, EventType};
-use super::{defaults, discovery, patch, query, schema, table, LabState, RequestRecord};
+use super::{defaults, discovery, paging, patch, query, schema, table, LabState, RequestRecord};
 
 type Resp = Response<Body>;
 
@@ -478,6 +478,47 @@ struct ListDoc<'a> {
 struct ListMeta<'a> {
     #[serde(rename = "resourceVersion")]
     resource_version: &'a str,
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    continue_: Option<String>,
+    #[serde(rename = "remainingItemCount", skip_serializing_if = "Option::is_none")]
+    remaining_item_count: Option<usize>,
+}
+
+/// `limit` and `continue` of a LIST.
+fn list_chunking(
+    ps: &[(String, String)],
+) -> Result<(Option<usize>, Option<paging::Continue>), ApiError> {
+    let limit = match param(ps, "limit") {
+        None | Some("") => None,
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::new(400, "BadRequest", format!("invalid limit {l:?}")))?,
+        ),
+    };
+    let from = match param(ps, "continue") {
+        None | Some("") => None,
+        Some(t) => Some(paging::Continue::decode(t).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "BadRequest",
+                "continue key is not valid: malformed continue token",
+            )
+        })?),
+    };
+    Ok((limit, from))
+}
+
+/// A continue token from before the retained history cannot be honoured (etcd compacted it).
+fn check_continue(from: Option<&paging::Continue>, compacted: u64) -> Result<(), ApiError> {
+    match from {
+        Some(c) if c.rv < compacted => Err(ApiError::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. \
+You can start a new list without the continue parameter.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A plain (non-table) LIST, serialized straight from the store: a 10,000-Service list once spent
@@ -489,25 +530,39 @@ fn list_json(
     ps: &[(String, String)],
 ) -> Result<Vec<u8>, ApiError> {
     let (lq, fq) = list_queries(ps)?;
+    let (limit, from) = list_chunking(ps)?;
     let api_version = rt.api_version();
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
-    let rv = store.resource_version().to_string();
-    let items = store
-        .list(&rt.store_key(), ns)
-        .filter(|o| lq.matches(o) && fq.matches(o))
-        .map(|obj| WithGvk {
-            obj,
-            api_version: &api_version,
-            kind: &rt.kind,
-        })
-        .collect();
+    check_continue(from.as_ref(), store.compacted_rv())?;
+    let page = paging::page(
+        store
+            .list(&rt.store_key(), ns)
+            .filter(|o| lq.matches(o) && fq.matches(o)),
+        limit,
+        from.as_ref(),
+        store.resource_version(),
+    );
+    let rv = from
+        .as_ref()
+        .map_or(store.resource_version(), |c| c.rv)
+        .to_string();
     let doc = ListDoc {
         kind: &rt.list_kind,
         api_version: &api_version,
         metadata: ListMeta {
             resource_version: &rv,
+            continue_: page.next.as_ref().map(paging::Continue::encode),
+            remaining_item_count: page.remaining,
         },
-        items,
+        items: page
+            .items
+            .into_iter()
+            .map(|obj| WithGvk {
+                obj,
+                api_version: &api_version,
+                kind: &rt.kind,
+            })
+            .collect(),
     };
     serde_json::to_vec(&doc)
         .map_err(|e| ApiError::new(500, "InternalError", format!("encoding the list: {e}")))
@@ -537,27 +592,40 @@ fn list(
     table: bool,
 ) -> Result<(u16, Out), ApiError> {
     let (lq, fq) = list_queries(ps)?;
+    let (limit, from) = list_chunking(ps)?;
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
-    let items: Vec<Value> = store
-        .list(&rt.store_key(), ns)
-        .filter(|o| lq.matches(o) && fq.matches(o))
-        .map(|o| with_gvk(rt, o.clone()))
+    check_continue(from.as_ref(), store.compacted_rv())?;
+    let page = paging::page(
+        store
+            .list(&rt.store_key(), ns)
+            .filter(|o| lq.matches(o) && fq.matches(o)),
+        limit,
+        from.as_ref(),
+        store.resource_version(),
+    );
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|o| with_gvk(rt, (*o).clone()))
         .collect();
-    let rv = store.resource_version().to_string();
+    let rv = from
+        .as_ref()
+        .map_or(store.resource_version(), |c| c.rv)
+        .to_string();
+    let (next, remaining) = (page.next, page.remaining);
     drop(store);
     if table {
-        return Ok((
-            200,
-            (
-                table::to_table(
-                    rt,
-                    &items,
-                    &rv,
-                    param(ps, "includeObject").unwrap_or("Metadata"),
-                ),
-                vec![],
-            ),
-        ));
+        let mut t = table::to_table(
+            rt,
+            &items,
+            &rv,
+            param(ps, "includeObject").unwrap_or("Metadata"),
+        );
+        if let Some(next) = &next {
+            t["metadata"]["continue"] = json!(next.encode());
+            t["metadata"]["remainingItemCount"] = json!(remaining);
+        }
+        return Ok((200, (t, vec![])));
     }
     Ok((
         200,

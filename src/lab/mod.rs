@@ -3,6 +3,7 @@
 mod defaults;
 mod discovery;
 mod http;
+mod paging;
 mod patch;
 mod query;
 pub mod registry;

@@ -163,6 +163,17 @@ fn article_flow(bin: &Path, expect_client_minor: &str) {
         "{svc}"
     );
 
+    // Chunked lists (kubectl pages by 500; force pages of one): every node, once, in both the
+    // table and the object forms.
+    let names = k.ok(&["get", "nodes", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["node/cp-1", "node/worker-1"],
+        "{names}"
+    );
+    let rows = k.ok(&["get", "nodes", "--chunk-size=1", "--no-headers"]);
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+
     let out = k.apply_stdin(&["apply", "-f", "-"], POOL);
     assert!(out.status.success(), "{}", support::stderr(&out));
     assert!(support::stdout(&out).contains("ciliumloadbalancerippool.cilium.io/lan-vips created"));
