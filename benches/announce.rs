@@ -344,20 +344,7 @@ fn main() {
         let node = start_serve(&lan, "n1", &kc, dir.path(), ["15s", "5s", "2s"]);
         let sock = dir.path().join("n1.sock");
         let held = wait_for(Duration::from_secs(120), || {
-            let out = lan.exec(
-                "n1",
-                BIN,
-                &[
-                    "debug",
-                    "l2-announce",
-                    "--socket",
-                    sock.to_str().unwrap(),
-                    "-o",
-                    "json",
-                ],
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            (v.as_array().map_or(0, Vec::len) >= n).then_some(())
+            (lan.l2_announce_rows("n1", BIN, &sock).len() >= n).then_some(())
         });
         let took = held.map(|(_, d)| d);
         let rss = rss_kib(node.0.id());
@@ -376,20 +363,9 @@ fn main() {
         let t0 = Instant::now();
         let mut fenced_samples = Vec::new();
         while t0.elapsed() < window {
-            let out = lan.exec(
-                "n1",
-                BIN,
-                &[
-                    "debug",
-                    "l2-announce",
-                    "--socket",
-                    sock.to_str().unwrap(),
-                    "-o",
-                    "json",
-                ],
-            );
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                let rows = v.as_array().cloned().unwrap_or_default();
+            // An empty answer is a failed sample (serve too busy to answer), not a clean one.
+            let rows = lan.l2_announce_rows("n1", BIN, &sock);
+            if !rows.is_empty() {
                 let fenced = rows.iter().filter(|r| r["valid"] != true).count();
                 fenced_samples.push(fenced as f64);
             }

@@ -10,7 +10,7 @@ use futures::SinkExt;
 use serde_json::{json, Value};
 
 use super::registry::ResourceType;
-use super::store::{Event, EventType};
+use super::store::{Event, EventType, Store};
 use super::{defaults, discovery, paging, patch, query, schema, table, LabState, RequestRecord};
 
 type Resp = Response<Body>;
@@ -484,6 +484,28 @@ struct ListMeta<'a> {
     remaining_item_count: Option<usize>,
 }
 
+/// The objects a LIST asks for (selectors, then the page), and the resourceVersion it reports.
+fn select_page<'a>(
+    store: &'a Store,
+    rt: &ResourceType,
+    ns: Option<&'a str>,
+    ps: &[(String, String)],
+) -> Result<(paging::Page<'a>, String), ApiError> {
+    let (lq, fq) = list_queries(ps)?;
+    let (limit, from) = list_chunking(ps)?;
+    check_continue(from.as_ref(), store.compacted_rv())?;
+    let page = paging::page(
+        store
+            .list(&rt.store_key(), ns)
+            .filter(|o| lq.matches(o) && fq.matches(o)),
+        limit,
+        from.as_ref(),
+        store.resource_version(),
+    );
+    let rv = from.map_or(store.resource_version(), |c| c.rv).to_string();
+    Ok((page, rv))
+}
+
 /// `limit` and `continue` of a LIST.
 fn list_chunking(
     ps: &[(String, String)],
@@ -529,23 +551,9 @@ fn list_json(
     ns: Option<&str>,
     ps: &[(String, String)],
 ) -> Result<Vec<u8>, ApiError> {
-    let (lq, fq) = list_queries(ps)?;
-    let (limit, from) = list_chunking(ps)?;
     let api_version = rt.api_version();
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
-    check_continue(from.as_ref(), store.compacted_rv())?;
-    let page = paging::page(
-        store
-            .list(&rt.store_key(), ns)
-            .filter(|o| lq.matches(o) && fq.matches(o)),
-        limit,
-        from.as_ref(),
-        store.resource_version(),
-    );
-    let rv = from
-        .as_ref()
-        .map_or(store.resource_version(), |c| c.rv)
-        .to_string();
+    let (page, rv) = select_page(&store, rt, ns, ps)?;
     let doc = ListDoc {
         kind: &rt.list_kind,
         api_version: &api_version,
@@ -591,27 +599,13 @@ fn list(
     ps: &[(String, String)],
     table: bool,
 ) -> Result<(u16, Out), ApiError> {
-    let (lq, fq) = list_queries(ps)?;
-    let (limit, from) = list_chunking(ps)?;
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
-    check_continue(from.as_ref(), store.compacted_rv())?;
-    let page = paging::page(
-        store
-            .list(&rt.store_key(), ns)
-            .filter(|o| lq.matches(o) && fq.matches(o)),
-        limit,
-        from.as_ref(),
-        store.resource_version(),
-    );
+    let (page, rv) = select_page(&store, rt, ns, ps)?;
     let items: Vec<Value> = page
         .items
         .iter()
         .map(|o| with_gvk(rt, (*o).clone()))
         .collect();
-    let rv = from
-        .as_ref()
-        .map_or(store.resource_version(), |c| c.rv)
-        .to_string();
     let (next, remaining) = (page.next, page.remaining);
     drop(store);
     if table {

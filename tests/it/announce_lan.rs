@@ -238,26 +238,11 @@ fn one_node_answers_and_fails_over() {
 
     // The leader says so over its debug socket, with the requests it answered.
     let sock = dir.path().join(format!("{leader}.sock"));
-    let dbg = lan.exec(
-        &leader,
-        LBCTL,
-        &[
-            "debug",
-            "l2-announce",
-            "--socket",
-            sock.to_str().unwrap(),
-            "-o",
-            "json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&dbg.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&dbg.stderr)));
-    let row = v
-        .as_array()
-        .unwrap()
+    let rows = lan.l2_announce_rows(&leader, LBCTL, &sock);
+    let row = rows
         .iter()
         .find(|r| r["ip"] == VIP4)
-        .unwrap_or_else(|| panic!("{v}"));
+        .unwrap_or_else(|| panic!("{rows:?}"));
     assert_eq!(
         (
             row["interface"].as_str(),
@@ -547,24 +532,7 @@ fn a_node_taking_hundreds_of_vips_announces_each_and_keeps_them_all() {
         ["15s", "5s", "2s"],
     );
     let sock = setup.dir.path().join("n1.sock");
-    let table = || -> Vec<serde_json::Value> {
-        let out = lan.exec(
-            "n1",
-            LBCTL,
-            &[
-                "debug",
-                "l2-announce",
-                "--socket",
-                sock.to_str().unwrap(),
-                "-o",
-                "json",
-            ],
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    };
+    let table = || lan.l2_announce_rows("n1", LBCTL, &sock);
     // AF_PACKET sockets open in n1's namespace (only serve opens any there): one ARP and one
     // NDP socket for eth0, however many VIPs. A socket per VIP is what stalled the runtime.
     let mut max_sockets = 0;

@@ -319,34 +319,30 @@ async fn local_traffic_is_announced_only_where_its_endpoints_run() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!leads(&cp), "cp-1 has no endpoint and does not contend");
+    let move_to = |node: &'static str, ready: bool| {
+        let slices = slices.clone();
+        async move {
+            let mut s = slice(node, ready);
+            s.metadata.resource_version = slices
+                .get("demo-web-abc")
+                .await
+                .unwrap()
+                .metadata
+                .resource_version;
+            slices
+                .replace("demo-web-abc", &PostParams::default(), &s)
+                .await
+                .unwrap();
+        }
+    };
     // The pod moves to cp-1: the announcement follows it.
-    let mut moved = slice("cp-1", true);
-    moved.metadata.resource_version = slices
-        .get("demo-web-abc")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
-    slices
-        .replace("demo-web-abc", &PostParams::default(), &moved)
-        .await
-        .unwrap();
+    move_to("cp-1", true).await;
     assert!(
         until(Duration::from_secs(10), || leads(&cp) && !leads(&worker)).await,
         "announcement moved with the endpoint"
     );
     // No ready endpoint anywhere: nobody announces a VIP that would drop every packet.
-    let mut gone = slice("cp-1", false);
-    gone.metadata.resource_version = slices
-        .get("demo-web-abc")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
-    slices
-        .replace("demo-web-abc", &PostParams::default(), &gone)
-        .await
-        .unwrap();
+    move_to("cp-1", false).await;
     assert!(
         until(Duration::from_secs(10), || !leads(&cp) && !leads(&worker)).await,
         "no announcement without a ready endpoint"

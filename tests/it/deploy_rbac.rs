@@ -180,20 +180,7 @@ fn deploy_rbac_is_exact() {
     // Until IPAM assigned the VIP and this node announces it (a few renewals included).
     let start = Instant::now();
     loop {
-        let out = lan.exec(
-            "n1",
-            LBCTL,
-            &[
-                "debug",
-                "l2-announce",
-                "--socket",
-                sock.to_str().unwrap(),
-                "-o",
-                "json",
-            ],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if v.as_array().is_some_and(|a| !a.is_empty()) {
+        if !lan.l2_announce_rows("n1", LBCTL, &sock).is_empty() {
             break;
         }
         assert!(

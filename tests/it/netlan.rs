@@ -116,6 +116,26 @@ impl Lan {
         lbctl::netns::Lan::command_in(&self.host(host).ns, program, args)
     }
 
+    /// The rows of `lbctl debug l2-announce -o json` asked of the serve in `host` that listens
+    /// on `sock` (`lbctl` is the binary); empty when it does not answer (yet).
+    pub fn l2_announce_rows(
+        &self,
+        host: &str,
+        lbctl: &str,
+        sock: &std::path::Path,
+    ) -> Vec<serde_json::Value> {
+        let sock = sock.to_string_lossy();
+        let out = self.exec(
+            host,
+            lbctl,
+            &["debug", "l2-announce", "--socket", &sock, "-o", "json"],
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// Runs a command in `host`'s namespace and returns its output, whatever the exit status.
     pub fn exec(&self, host: &str, program: &str, args: &[&str]) -> Output {
         self.command(host, program, args)
