@@ -100,6 +100,8 @@ fn start_lab(lan: &Lan, dir: &Path, scenario: &Path) -> (Proc, PathBuf) {
 }
 
 fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3]) -> Proc {
+    // Kind-style node: its veth eth0 holds the default route, so serve selects it.
+    lan.ip(node, &["route", "replace", "default", "dev", "eth0"]);
     let sock = dir.join(format!("{node}.sock"));
     let child = lan
         .command(

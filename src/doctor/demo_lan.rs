@@ -33,6 +33,12 @@ impl DemoLan {
         for (name, octet) in NODES.into_iter().chain([YOU]) {
             lan.add_host(name, octet)?;
         }
+        // The nodes are kind-style: their veth eth0 holds the default route, which is what
+        // makes an announcer (like Cilium) select a veth.
+        for (name, _) in NODES {
+            let ns = format!("{id}-{name}");
+            lan.ns_ip(&ns, &["route", "add", "default", "dev", "eth0"])?;
+        }
         let dir = std::env::temp_dir().join(format!("lbctl-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| NetnsError::Unexpected(format!("creating {}: {e}", dir.display())))?;

@@ -106,6 +106,11 @@ fn setup_with(
     hosts.extend_from_slice(nodes);
     hosts.extend_from_slice(extra);
     let lan = Lan::try_new(test, &hosts)?;
+    // Nodes are kind-style: eth0 is a veth holding the default route, which is what makes
+    // serve (like Cilium) select a veth at all.
+    for h in nodes.iter().chain(extra) {
+        lan.ip(h, &["route", "add", "default", "dev", "eth0"]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let lab = support::LabInNetns::start(
         &lan,
@@ -642,8 +647,15 @@ fn an_interface_without_addresses_announces_and_losing_its_link_moves_the_vip() 
         .into_iter()
         .map(|n| (n, setup.lan.add_bare_link(n, "eth1")))
         .collect();
+    // A pod-side-like veth: no default route, so never selected (as in Cilium).
+    setup.lan.add_bare_link("n1", "eth2");
     let lan = &setup.lan;
     for n in ["n1", "n2"] {
+        // A veth is selected only with a default route (no address needed for that).
+        lan.ip(
+            n,
+            &["route", "add", "default", "dev", "eth1", "metric", "50"],
+        );
         let addrs = lan.exec_ok(n, "ip", &["-o", "addr", "show", "dev", "eth1"]);
         assert!(
             addrs.stdout.is_empty(),
@@ -656,6 +668,42 @@ fn an_interface_without_addresses_announces_and_losing_its_link_moves_the_vip() 
         .map(|n| start_serve(lan, n, &setup.lab.kubeconfig, setup.dir.path(), SHORT))
         .collect();
     let node_with = |mac: &str| links.iter().find(|(_, l)| l.mac == mac).map(|(n, _)| *n);
+    let devices = || -> Vec<serde_json::Value> {
+        let sock = setup.dir.path().join("n1.sock");
+        let out = lan.exec(
+            "n1",
+            LBCTL,
+            &[
+                "debug",
+                "devices",
+                "--socket",
+                &sock.to_string_lossy(),
+                "-o",
+                "json",
+            ],
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    };
+    let start = Instant::now();
+    let devs = loop {
+        let d = devices();
+        if !d.is_empty() || start.elapsed() > Duration::from_secs(10) {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let dev = |name: &str| {
+        devs.iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {devs:?}"))
+    };
+    assert_eq!(dev("eth1")["selected"], true, "{devs:?}");
+    assert_eq!(dev("eth2")["selected"], false);
+    assert_eq!(dev("eth2")["reason"], "veth without default route");
     let (o, _) = wait_owner(lan, VIP4, Duration::from_secs(10), |m| {
         node_with(m).is_some()
     });

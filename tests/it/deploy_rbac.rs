@@ -112,6 +112,8 @@ fn deploy_rbac_is_exact() {
     let Some(lan) = Lan::try_new("deploy_rbac_is_exact", &["api", "n1"]) else {
         return;
     };
+    // A kind-style node: its veth eth0 holds the default route, so serve selects it.
+    lan.ip("n1", &["route", "add", "default", "dev", "eth0"]);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("rbac.yaml");
     std::fs::write(
