@@ -383,7 +383,7 @@ Register-ArgumentCompleter -Native -CommandName 'lbctl' -ScriptBlock {
             [CompletionResult]::new('--retry-period', '--retry-period', [CompletionResultType]::ParameterName, 'Interval between lease attempts')
             [CompletionResult]::new('--metrics-addr', '--metrics-addr', [CompletionResultType]::ParameterName, 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)')
             [CompletionResult]::new('--field-manager', '--field-manager', [CompletionResultType]::ParameterName, 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)')
-            [CompletionResult]::new('--max-requests-in-flight', '--max-requests-in-flight', [CompletionResultType]::ParameterName, 'At most this many API requests in flight at once (a thousand lease renewals queue instead of opening a thousand connections; kube''s client speaks HTTP/1.1)')
+            [CompletionResult]::new('--max-requests-in-flight', '--max-requests-in-flight', [CompletionResultType]::ParameterName, 'At most this many API requests in flight at once, per engine (a thousand lease renewals queue instead of opening a thousand connections; kube''s client speaks HTTP/1.1)')
             [CompletionResult]::new('--default-lb-service-ipam', '--default-lb-service-ipam', [CompletionResultType]::ParameterName, 'Who serves Services without loadBalancerClass: lbipam (us) or none')
             [CompletionResult]::new('--lb-class', '--lb-class', [CompletionResultType]::ParameterName, 'loadBalancerClass values served besides none (repeatable)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')

@@ -355,7 +355,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand --retry-period 'Interval between lease attempts'
             cand --metrics-addr 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)'
             cand --field-manager 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)'
-            cand --max-requests-in-flight 'At most this many API requests in flight at once (a thousand lease renewals queue instead of opening a thousand connections; kube''s client speaks HTTP/1.1)'
+            cand --max-requests-in-flight 'At most this many API requests in flight at once, per engine (a thousand lease renewals queue instead of opening a thousand connections; kube''s client speaks HTTP/1.1)'
             cand --default-lb-service-ipam 'Who serves Services without loadBalancerClass: lbipam (us) or none'
             cand --lb-class 'loadBalancerClass values served besides none (repeatable)'
             cand --kubeconfig 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)'

@@ -294,7 +294,7 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l renew-deadline -d 
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l retry-period -d 'Interval between lease attempts' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l metrics-addr -d 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l field-manager -d 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l max-requests-in-flight -d 'At most this many API requests in flight at once (a thousand lease renewals queue instead of opening a thousand connections; kube\'s client speaks HTTP/1.1)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l max-requests-in-flight -d 'At most this many API requests in flight at once, per engine (a thousand lease renewals queue instead of opening a thousand connections; kube\'s client speaks HTTP/1.1)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l default-lb-service-ipam -d 'Who serves Services without loadBalancerClass: lbipam (us) or none' -r -f -a "lbipam\t''
 none\t''"
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l lb-class -d 'loadBalancerClass values served besides none (repeatable)' -r

@@ -234,8 +234,8 @@ pub struct ServeArgs {
     /// Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium).
     #[arg(long, default_value = "lbctl", value_name = "NAME")]
     pub field_manager: String,
-    /// At most this many API requests in flight at once (a thousand lease renewals queue
-    /// instead of opening a thousand connections; kube's client speaks HTTP/1.1).
+    /// At most this many API requests in flight at once, per engine (a thousand lease renewals
+    /// queue instead of opening a thousand connections; kube's client speaks HTTP/1.1).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
     pub max_requests_in_flight: u16,
     /// Hand out IPv6 addresses to Services that ask for no family (Cilium's enable-ipv6).

@@ -302,7 +302,11 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             ..lbctl::ipam::EngineConfig::default()
         },
         field_manager: args.field_manager.clone(),
-        ..lbctl::serve::ServeConfig::default()
+        // Below the in-flight bound, so a burst of status writes never takes the last permits
+        // from the IPAM lease's renewals.
+        write_concurrency: usize::from(args.max_requests_in_flight)
+            .saturating_sub(2)
+            .max(1),
     };
     let debug_socket = args
         .debug_socket
@@ -346,8 +350,17 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
                 timings,
                 field_manager: names::FIELD_MANAGER_L2.to_owned(),
             };
+            // Its own connections and bound: IPAM's write bursts in the same process must not
+            // queue the announcer's lease renewals (a late renewal silences a VIP).
+            let l2_conn = if args.ipam_enabled() {
+                target
+                    .connect_limited(Some(args.max_requests_in_flight.into()))
+                    .await?
+            } else {
+                conn.clone()
+            };
             let (running, join) = lbctl::l2::runtime::start(
-                conn.client.clone(),
+                l2_conn.client,
                 cfg,
                 "/sys/class/net".into(),
                 stop_rx.clone(),
