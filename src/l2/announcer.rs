@@ -24,13 +24,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::l2::policy::{self, Announcement, Device, EndpointInfo, PolicyCondition, ServiceInfo};
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
 use crate::model::ciliumnode::CiliumNode;
 use crate::model::names;
 use crate::model::policy::CiliumL2AnnouncementPolicy;
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 #[derive(Clone, Debug)]
 pub struct AnnouncerConfig {
@@ -284,11 +284,14 @@ pub async fn run(
         let services: Vec<ServiceInfo> =
             svc_store.state().iter().map(|s| service_info(s)).collect();
         let mut selected = policy::select_services(&evaluated, &services);
-        policy::keep_local_traffic_serviceable(
-            &mut selected,
-            &services,
-            &local_endpoints(&eps_store.state(), &cfg.node_name),
-        );
+        // Reading every EndpointSlice is only worth it when some Service needs it.
+        if services.iter().any(|s| s.traffic_local) {
+            policy::keep_local_traffic_serviceable(
+                &mut selected,
+                &services,
+                &local_endpoints(&eps_store.state(), &cfg.node_name),
+            );
+        }
         selected.retain(|k, a| {
             let ok = a.can_contend();
             if !ok && held.contains_key(k) {
