@@ -393,7 +393,7 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
                 Err(e) => err_resp(e),
             }
         }
-        (&Method::GET, None) => list(state, &rt, t.namespace.as_deref(), &ps, table),
+        (&Method::GET, None) => list_table(state, &rt, t.namespace.as_deref(), &ps),
         (&Method::GET, Some(name)) => get(state, &rt, &ns, name, table, &ps),
         (&Method::POST, None) => {
             create(state, &rt, &ns, &body, &content_type, &ps).map(|v| (201, v))
@@ -592,12 +592,12 @@ fn list_queries(
     Ok((lq, fq))
 }
 
-fn list(
+/// A LIST as kubectl's table (`Accept: …;as=Table`); plain LISTs go through [`list_json`].
+fn list_table(
     state: &Arc<LabState>,
     rt: &ResourceType,
     ns: Option<&str>,
     ps: &[(String, String)],
-    table: bool,
 ) -> Result<(u16, Out), ApiError> {
     let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     let (page, rv) = select_page(&store, rt, ns, ps)?;
@@ -608,26 +608,17 @@ fn list(
         .collect();
     let (next, remaining) = (page.next, page.remaining);
     drop(store);
-    if table {
-        let mut t = table::to_table(
-            rt,
-            &items,
-            &rv,
-            param(ps, "includeObject").unwrap_or("Metadata"),
-        );
-        if let Some(next) = &next {
-            t["metadata"]["continue"] = json!(next.encode());
-            t["metadata"]["remainingItemCount"] = json!(remaining);
-        }
-        return Ok((200, (t, vec![])));
+    let mut t = table::to_table(
+        rt,
+        &items,
+        &rv,
+        param(ps, "includeObject").unwrap_or("Metadata"),
+    );
+    if let Some(next) = &next {
+        t["metadata"]["continue"] = json!(next.encode());
+        t["metadata"]["remainingItemCount"] = json!(remaining);
     }
-    Ok((
-        200,
-        (
-            json!({"kind": rt.list_kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
-            vec![],
-        ),
-    ))
+    Ok((200, (t, vec![])))
 }
 
 fn get(
