@@ -102,31 +102,8 @@ fn start_lab(lan: &Lan, dir: &Path, scenario: &Path) -> (Proc, PathBuf) {
 fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3]) -> Proc {
     // Kind-style node: its veth eth0 holds the default route, so serve selects it.
     lan.ip(node, &["route", "replace", "default", "dev", "eth0"]);
-    let sock = dir.join(format!("{node}.sock"));
     let child = lan
-        .command(
-            node,
-            BIN,
-            &[
-                "--kubeconfig",
-                kc.to_str().unwrap(),
-                "serve",
-                "--no-ipam",
-                "--announce",
-                "--node-name",
-                node,
-                "--lease-duration",
-                timings[0],
-                "--renew-deadline",
-                timings[1],
-                "--retry-period",
-                timings[2],
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--debug-socket",
-                sock.to_str().unwrap(),
-            ],
-        )
+        .serve_announce(node, BIN, kc, dir, timings)
         .stdout(Stdio::null())
         .stderr(match std::env::var("BENCH_SERVE_LOG") {
             Ok(p) => Stdio::from(std::fs::File::create(format!("{p}.{node}")).expect("log")),

@@ -50,31 +50,8 @@ impl Drop for Proc {
 }
 
 fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3]) -> Proc {
-    let sock = dir.join(format!("{node}.sock"));
     let child = lan
-        .command(
-            node,
-            LBCTL,
-            &[
-                "serve",
-                "--no-ipam",
-                "--announce",
-                "--node-name",
-                node,
-                "--kubeconfig",
-                kc.to_str().unwrap(),
-                "--lease-duration",
-                timings[0],
-                "--renew-deadline",
-                timings[1],
-                "--retry-period",
-                timings[2],
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--debug-socket",
-                sock.to_str().unwrap(),
-            ],
-        )
+        .serve_announce(node, LBCTL, kc, dir, timings)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -116,6 +116,45 @@ impl Lan {
         lbctl::netns::Lan::command_in(&self.host(host).ns, program, args)
     }
 
+    /// `lbctl serve --no-ipam --announce` for `node` in its namespace, with the lease timings
+    /// (duration, renew deadline, retry period), metrics on a free port and its debug socket
+    /// `dir/<node>.sock`. The caller sets up stdio and spawns it.
+    pub fn serve_announce(
+        &self,
+        node: &str,
+        lbctl: &str,
+        kubeconfig: &std::path::Path,
+        dir: &std::path::Path,
+        timings: [&str; 3],
+    ) -> Command {
+        let kc = kubeconfig.to_string_lossy();
+        let sock = dir.join(format!("{node}.sock"));
+        let sock = sock.to_string_lossy();
+        self.command(
+            node,
+            lbctl,
+            &[
+                "serve",
+                "--no-ipam",
+                "--announce",
+                "--node-name",
+                node,
+                "--kubeconfig",
+                &kc,
+                "--lease-duration",
+                timings[0],
+                "--renew-deadline",
+                timings[1],
+                "--retry-period",
+                timings[2],
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--debug-socket",
+                &sock,
+            ],
+        )
+    }
+
     /// The rows of `lbctl debug l2-announce -o json` asked of the serve in `host` that listens
     /// on `sock` (`lbctl` is the binary); empty when it does not answer (yet).
     pub fn l2_announce_rows(
