@@ -116,29 +116,8 @@ fn start_serve(lan: &Lan, node: &str, kc: &Path, dir: &Path, timings: [&str; 3])
 
 /// The single MAC answering for `ip` (from `lbctl arp-probe -o json`), if exactly one.
 fn owner(lan: &Lan, ip: &str) -> Option<String> {
-    let out = lan.exec(
-        "client",
-        BIN,
-        &[
-            "arp-probe",
-            ip,
-            "-i",
-            "eth0",
-            "--count",
-            "2",
-            "--interval",
-            "20ms",
-            "--timeout",
-            "150ms",
-            "--dup-window",
-            "60ms",
-            "-o",
-            "json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let r = v["responders"].as_array()?;
-    (r.len() == 1).then(|| r[0]["mac"].as_str().unwrap_or_default().to_lowercase())
+    let mut macs = lan.arp_owners("client", BIN, ip, ["20ms", "150ms", "60ms"]);
+    (macs.len() == 1).then(|| macs.remove(0))
 }
 
 fn node_of(lan: &Lan, mac: &str) -> Option<&'static str> {

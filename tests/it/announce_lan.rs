@@ -115,33 +115,7 @@ fn setup_with(
 
 /// Responder MACs `lbctl arp-probe` sees for `ip` from the client.
 fn owners(lan: &Lan, ip: &str) -> Vec<String> {
-    let out = lan.exec(
-        "client",
-        LBCTL,
-        &[
-            "arp-probe",
-            ip,
-            "-i",
-            "eth0",
-            "--count",
-            "2",
-            "--interval",
-            "50ms",
-            "--timeout",
-            "400ms",
-            "--dup-window",
-            "200ms",
-            "-o",
-            "json",
-        ],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["responders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["mac"].as_str().map(str::to_lowercase))
-        .collect()
+    lan.arp_owners("client", LBCTL, ip, ["50ms", "400ms", "200ms"])
 }
 
 fn wait_owner(

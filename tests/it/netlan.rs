@@ -155,6 +155,45 @@ impl Lan {
         )
     }
 
+    /// Responder MACs (lowercase) that `lbctl arp-probe -o json` sees for `ip` from `host`'s
+    /// eth0: two requests `interval` apart, answers collected for `timeout`, then a duplicate
+    /// window of `dup_window` (all as arp-probe durations, e.g. "50ms").
+    pub fn arp_owners(
+        &self,
+        host: &str,
+        lbctl: &str,
+        ip: &str,
+        [interval, timeout, dup_window]: [&str; 3],
+    ) -> Vec<String> {
+        let out = self.exec(
+            host,
+            lbctl,
+            &[
+                "arp-probe",
+                ip,
+                "-i",
+                "eth0",
+                "--count",
+                "2",
+                "--interval",
+                interval,
+                "--timeout",
+                timeout,
+                "--dup-window",
+                dup_window,
+                "-o",
+                "json",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["responders"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["mac"].as_str().map(str::to_lowercase))
+            .collect()
+    }
+
     /// The rows of `lbctl debug l2-announce -o json` asked of the serve in `host` that listens
     /// on `sock` (`lbctl` is the binary); empty when it does not answer (yet).
     pub fn l2_announce_rows(
