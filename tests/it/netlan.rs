@@ -100,6 +100,11 @@ impl Lan {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// The namespace that holds the bridge (host i's port on it is `p<i>`).
+    pub fn bridge_ns(&self) -> &str {
+        &self.inner.bridge_ns
+    }
+
     /// The host with this name.
     pub fn host(&self, name: &str) -> &Host {
         self.inner
