@@ -969,6 +969,10 @@ impl Checker {
         }
         found.extend(self.duplicates.update(dup, now, DUPLICATE_GRACE));
         found.extend(self.silent.update(silent, now, SILENT_GRACE));
+        // Said at once, so a long run shows its findings while it runs.
+        for v in &found {
+            say(&format!("soak violation: {v}"));
+        }
         self.violations.extend(found);
     }
 
