@@ -267,6 +267,17 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
     if let Err(e) = auth::authorize(state, &user, &attrs) {
         return err_resp(e);
     }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if !protobuf::json_acceptable(accept) {
+        return err_resp(ApiError::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+        ));
+    }
     if let Some(ep) = auth::endpoint(&path) {
         return auth_endpoint(state, &user, ep, req).await;
     }

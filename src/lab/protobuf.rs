@@ -44,6 +44,15 @@ pub fn is_protobuf(content_type: &str) -> bool {
     content_type.split(';').next().unwrap_or_default().trim() == CONTENT_TYPE
 }
 
+/// Whether a client's Accept header lets the lab answer in JSON, the only encoding it writes: not
+/// when protobuf is all the client takes (a real server would answer in protobuf then).
+pub fn json_acceptable(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    accept.split(',').any(|m| !is_protobuf(m))
+}
+
 /// Decodes an enveloped protobuf body into the object's JSON form (apiVersion and kind set).
 pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     let inner = body.strip_prefix(MAGIC).ok_or(ProtoError::NoMagic)?;
@@ -77,6 +86,7 @@ fn convert(api_version: &str, kind: &str, raw: &[u8]) -> Result<Map<String, Valu
         ("v1", "ConfigMap") => config_map(msg(kind, raw)?),
         ("v1", "Secret") => secret(msg(kind, raw)?),
         ("v1", "ServiceAccount") => service_account(msg(kind, raw)?),
+        ("v1", "Service") => service(msg(kind, raw)?),
         ("authentication.k8s.io/v1", "TokenRequest") => token_request(msg(kind, raw)?),
         ("authentication.k8s.io/v1", "SelfSubjectReview") => {
             let authn::SelfSubjectReview { metadata, status } = msg(kind, raw)?;
@@ -490,6 +500,214 @@ fn secret(s: core::Secret) -> Map<String, Value> {
     o.map("stringData", string_data);
     o.str("type", r#type);
     o.0
+}
+
+fn int32(v: Option<i32>) -> Option<i64> {
+    v.map(i64::from)
+}
+
+/// An int32 that Go leaves out when zero (`omitempty` on a non-pointer field).
+fn nonzero(v: Option<i32>) -> Option<i64> {
+    v.filter(|n| *n != 0).map(i64::from)
+}
+
+fn service(svc: core::Service) -> Map<String, Value> {
+    let core::Service {
+        metadata,
+        spec,
+        status,
+    } = svc;
+    let mut o = Obj::default();
+    o.meta(metadata);
+    o.val("spec", spec.map(service_spec));
+    o.val(
+        "status",
+        status.map(|st| {
+            let core::ServiceStatus {
+                load_balancer,
+                conditions,
+            } = st;
+            let mut o = Obj::default();
+            let ingress = load_balancer.map(|lb| {
+                let core::LoadBalancerStatus { ingress } = lb;
+                let mut o = Obj::default();
+                o.list(
+                    "ingress",
+                    ingress
+                        .into_iter()
+                        .map(|i| {
+                            let core::LoadBalancerIngress {
+                                ip,
+                                hostname,
+                                ip_mode,
+                                ports,
+                            } = i;
+                            let mut o = Obj::default();
+                            o.str("ip", ip);
+                            o.str("hostname", hostname);
+                            o.str("ipMode", ip_mode);
+                            o.list(
+                                "ports",
+                                ports
+                                    .into_iter()
+                                    .map(|p| {
+                                        let core::PortStatus {
+                                            port,
+                                            protocol,
+                                            error,
+                                        } = p;
+                                        let mut o = Obj::default();
+                                        o.int("port", int32(port));
+                                        o.str("protocol", protocol);
+                                        o.str("error", error);
+                                        o.done()
+                                    })
+                                    .collect(),
+                            );
+                            o.done()
+                        })
+                        .collect(),
+                );
+                o.done()
+            });
+            o.val("loadBalancer", ingress);
+            o.list(
+                "conditions",
+                conditions
+                    .into_iter()
+                    .map(|c| {
+                        let meta::Condition {
+                            r#type,
+                            status,
+                            observed_generation,
+                            last_transition_time,
+                            reason,
+                            message,
+                        } = c;
+                        let mut o = Obj::default();
+                        o.str("type", r#type);
+                        o.str("status", status);
+                        o.int(
+                            "observedGeneration",
+                            observed_generation.filter(|g| *g != 0),
+                        );
+                        o.time("lastTransitionTime", last_transition_time);
+                        o.str("reason", reason);
+                        o.str("message", message);
+                        o.done()
+                    })
+                    .collect(),
+            );
+            o.done()
+        }),
+    );
+    o.0
+}
+
+fn service_spec(spec: core::ServiceSpec) -> Value {
+    let core::ServiceSpec {
+        ports,
+        selector,
+        cluster_ip,
+        cluster_ips,
+        r#type,
+        external_ips,
+        session_affinity,
+        load_balancer_ip,
+        load_balancer_source_ranges,
+        external_name,
+        external_traffic_policy,
+        health_check_node_port,
+        publish_not_ready_addresses,
+        session_affinity_config,
+        ip_families,
+        ip_family_policy,
+        allocate_load_balancer_node_ports,
+        load_balancer_class,
+        internal_traffic_policy,
+        traffic_distribution,
+    } = spec;
+    let mut o = Obj::default();
+    o.list(
+        "ports",
+        ports
+            .into_iter()
+            .map(|p| {
+                let core::ServicePort {
+                    name,
+                    protocol,
+                    app_protocol,
+                    port,
+                    target_port,
+                    node_port,
+                } = p;
+                let mut o = Obj::default();
+                o.str("name", name);
+                o.str("protocol", protocol);
+                o.str("appProtocol", app_protocol);
+                o.int("port", int32(port));
+                o.val(
+                    "targetPort",
+                    target_port.and_then(|t| {
+                        let k8s_pb::apimachinery::pkg::util::intstr::IntOrString {
+                            r#type,
+                            int_val,
+                            str_val,
+                        } = t;
+                        // A zero targetPort is unset: the server defaults it to the port.
+                        match r#type {
+                            Some(1) => str_val.filter(|s| !s.is_empty()).map(|s| json!(s)),
+                            _ => nonzero(int_val).map(|n| json!(n)),
+                        }
+                    }),
+                );
+                o.int("nodePort", nonzero(node_port));
+                o.done()
+            })
+            .collect(),
+    );
+    o.map("selector", selector);
+    o.str("clusterIP", cluster_ip);
+    o.strs("clusterIPs", cluster_ips);
+    o.str("type", r#type);
+    o.strs("externalIPs", external_ips);
+    o.str("sessionAffinity", session_affinity);
+    o.str("loadBalancerIP", load_balancer_ip);
+    o.strs("loadBalancerSourceRanges", load_balancer_source_ranges);
+    o.str("externalName", external_name);
+    o.str("externalTrafficPolicy", external_traffic_policy);
+    o.int("healthCheckNodePort", nonzero(health_check_node_port));
+    o.bool(
+        "publishNotReadyAddresses",
+        publish_not_ready_addresses.filter(|b| *b),
+    );
+    o.val(
+        "sessionAffinityConfig",
+        session_affinity_config.map(|c| {
+            let core::SessionAffinityConfig { client_ip } = c;
+            let mut o = Obj::default();
+            o.val(
+                "clientIP",
+                client_ip.map(|c| {
+                    let core::ClientIpConfig { timeout_seconds } = c;
+                    let mut o = Obj::default();
+                    o.int("timeoutSeconds", int32(timeout_seconds));
+                    o.done()
+                }),
+            );
+            o.done()
+        }),
+    );
+    o.strs("ipFamilies", ip_families);
+    o.str("ipFamilyPolicy", ip_family_policy);
+    o.bool(
+        "allocateLoadBalancerNodePorts",
+        allocate_load_balancer_node_ports,
+    );
+    o.str("loadBalancerClass", load_balancer_class);
+    o.str("internalTrafficPolicy", internal_traffic_policy);
+    o.str("trafficDistribution", traffic_distribution);
+    o.done()
 }
 
 fn service_account(s: core::ServiceAccount) -> Map<String, Value> {
@@ -925,6 +1143,61 @@ mod tests {
         gz.truncate(4);
         u.encode(&mut gz).unwrap();
         assert_eq!(decode(&gz), Err(ProtoError::Encoding("gzip".into())));
+    }
+
+    #[test]
+    fn accept_headers() {
+        assert!(json_acceptable(None));
+        assert!(json_acceptable(Some(
+            "application/vnd.kubernetes.protobuf, application/json"
+        )));
+        assert!(json_acceptable(Some("*/*")));
+        assert!(json_acceptable(Some(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        )));
+        assert!(!json_acceptable(Some(
+            "application/vnd.kubernetes.protobuf"
+        )));
+        assert!(!json_acceptable(Some(
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"
+        )));
+    }
+
+    #[test]
+    fn services_keep_their_ports() {
+        use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+        let svc = core::Service {
+            metadata: meta_named("web"),
+            spec: Some(core::ServiceSpec {
+                ports: vec![core::ServicePort {
+                    name: Some("80-8080".into()),
+                    protocol: Some("TCP".into()),
+                    port: Some(80),
+                    target_port: Some(IntOrString {
+                        r#type: Some(0),
+                        int_val: Some(8080),
+                        str_val: Some(String::new()),
+                    }),
+                    node_port: Some(0),
+                    app_protocol: None,
+                }],
+                selector: [("app".to_string(), "web".to_string())].into(),
+                r#type: Some("LoadBalancer".into()),
+                health_check_node_port: Some(0),
+                ..Default::default()
+            }),
+            status: Some(core::ServiceStatus {
+                load_balancer: Some(Default::default()),
+                conditions: vec![],
+            }),
+        };
+        let v = decode(&envelope("v1", "Service", svc.encode_to_vec())).unwrap();
+        assert_eq!(
+            v["spec"],
+            json!({"ports": [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+                "selector": {"app": "web"}, "type": "LoadBalancer"})
+        );
+        assert_eq!(v["status"], json!({"loadBalancer": {}}));
     }
 
     proptest::proptest! {

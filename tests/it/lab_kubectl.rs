@@ -395,6 +395,29 @@ fn protobuf_and_auth_flow(bin: &Path) {
         "cQ=="
     );
     assert!(k
+        .ok(&[
+            "-n",
+            "pb",
+            "create",
+            "service",
+            "loadbalancer",
+            "web",
+            "--tcp=80:8080"
+        ])
+        .contains("service/web created"));
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "pb",
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort}"
+        ]),
+        "LoadBalancer 80 8080"
+    );
+    assert!(k
         .ok(&["-n", "pb", "create", "serviceaccount", "sa"])
         .contains("serviceaccount/sa created"));
     let token = k.ok(&["-n", "pb", "create", "token", "sa", "--duration=20m"]);
