@@ -267,6 +267,7 @@ pub enum Endpoint {
     TokenRequest { namespace: String, name: String },
     SelfSubjectAccessReview,
     SubjectAccessReview,
+    SelfSubjectRulesReview,
     SelfSubjectReview,
 }
 
@@ -284,6 +285,9 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
         }
         ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
             Some(Endpoint::SubjectAccessReview)
+        }
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectrulesreviews"] => {
+            Some(Endpoint::SelfSubjectRulesReview)
         }
         ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] => {
             Some(Endpoint::SelfSubjectReview)
@@ -348,6 +352,15 @@ pub fn serve(
             let status = review(state, &subject, &obj, "SubjectAccessReview")?;
             Ok((201, reviewed(obj, "SubjectAccessReview", status)))
         }
+        Endpoint::SelfSubjectRulesReview => {
+            expect_kind(&obj, "authorization.k8s.io/v1", "SelfSubjectRulesReview")?;
+            let ns = obj["spec"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let status = rules_review(state, user, &ns);
+            Ok((201, reviewed(obj, "SelfSubjectRulesReview", status)))
+        }
         Endpoint::SelfSubjectReview => {
             expect_kind(&obj, "authentication.k8s.io/v1", "SelfSubjectReview")?;
             let mut info = json!({"username": user.name, "groups": user.groups});
@@ -364,6 +377,45 @@ pub fn serve(
             ))
         }
     }
+}
+
+/// The status of a SelfSubjectRulesReview: every rule that applies in `ns`, split as the API does.
+fn rules_review(state: &LabState, user: &User, ns: &str) -> Value {
+    let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
+    let key = |p: &str| ("rbac.authorization.k8s.io".to_string(), p.to_string());
+    let policy = Policy {
+        roles: store.list(&key("roles"), None).collect(),
+        cluster_roles: store.list(&key("clusterroles"), None).collect(),
+        role_bindings: store.list(&key("rolebindings"), None).collect(),
+        cluster_role_bindings: store.list(&key("clusterrolebindings"), None).collect(),
+    };
+    let (rules, errors) = rbac::rules_for(&policy, user, ns);
+    let pick = |r: &Value, keys: &[&str]| {
+        let mut o = json!({"verbs": r["verbs"].clone()});
+        for k in keys {
+            if r[*k].as_array().is_some_and(|a| !a.is_empty()) {
+                o[*k] = r[*k].clone();
+            }
+        }
+        o
+    };
+    let non_empty = |r: &Value, k: &str| r[k].as_array().is_some_and(|a| !a.is_empty());
+    let resource_rules: Vec<Value> = rules
+        .iter()
+        .filter(|r| non_empty(r, "resources"))
+        .map(|r| pick(r, &["apiGroups", "resources", "resourceNames"]))
+        .collect();
+    let non_resource_rules: Vec<Value> = rules
+        .iter()
+        .filter(|r| non_empty(r, "nonResourceURLs"))
+        .map(|r| pick(r, &["nonResourceURLs"]))
+        .collect();
+    let mut st = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
+        "incomplete": !errors.is_empty()});
+    if !errors.is_empty() {
+        st["evaluationError"] = json!(errors.join(", "));
+    }
+    st
 }
 
 fn reviewed(mut obj: Value, kind: &str, status: Value) -> Value {

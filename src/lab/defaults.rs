@@ -263,68 +263,6 @@ pub fn namespace(obj: &mut Value) {
     obj["status"]["phase"] = json!("Active");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn svc(spec: Value) -> Value {
-        json!({"metadata": {"name": "s", "namespace": "d"}, "spec": spec})
-    }
-
-    #[test]
-    fn load_balancer_gets_cluster_ip_node_ports_and_defaults() {
-        let mut a = Allocators::default();
-        let mut o = svc(json!({"type": "LoadBalancer", "ports": [{"port": 80}]}));
-        service(&mut a, &mut o, None).unwrap();
-        assert!(o["spec"]["clusterIP"]
-            .as_str()
-            .unwrap()
-            .starts_with("10.96."));
-        assert_eq!(o["spec"]["ports"][0]["nodePort"], json!(30000));
-        assert_eq!(o["spec"]["externalTrafficPolicy"], json!("Cluster"));
-        assert_eq!(o["status"]["loadBalancer"], json!({}));
-    }
-
-    #[test]
-    fn dual_stack_and_immutable_fields() {
-        let mut a = Allocators::default();
-        let mut o = svc(
-            json!({"type": "LoadBalancer", "ipFamilyPolicy": "PreferDualStack", "loadBalancerClass": "x", "ports": [{"port": 80}]}),
-        );
-        service(&mut a, &mut o, None).unwrap();
-        assert_eq!(o["spec"]["ipFamilies"], json!(["IPv4", "IPv6"]));
-        assert!(o["spec"]["clusterIPs"][1]
-            .as_str()
-            .unwrap()
-            .starts_with("fd00:10:96::"));
-        let old = o.clone();
-        let mut changed = o.clone();
-        changed["spec"]["loadBalancerClass"] = json!("y");
-        let e = service(&mut a, &mut changed, Some(&old))
-            .unwrap_err()
-            .join(", ");
-        assert!(
-            e.contains("spec.loadBalancerClass: Invalid value: \"y\": may not change once set"),
-            "{e}"
-        );
-        let mut fam = o.clone();
-        fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
-        assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]
-            .contains("may not change once set"));
-    }
-
-    #[test]
-    fn type_change_to_cluster_ip_clears_node_ports() {
-        let mut a = Allocators::default();
-        let mut o = svc(json!({"type": "NodePort", "ports": [{"port": 80}]}));
-        service(&mut a, &mut o, None).unwrap();
-        let old = o.clone();
-        o["spec"]["type"] = json!("ClusterIP");
-        service(&mut a, &mut o, Some(&old)).unwrap();
-        assert!(o["spec"]["ports"][0].get("nodePort").is_none());
-    }
-}
-
 /// A Secret's `stringData` is write-only: the server merges it into `data`, base64-encoded.
 pub fn secret(obj: &mut Value) {
     use base64::Engine;
@@ -389,4 +327,66 @@ pub fn bootstrap_rbac() -> Vec<Value> {
             &["system:authenticated", "system:unauthenticated"],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(spec: Value) -> Value {
+        json!({"metadata": {"name": "s", "namespace": "d"}, "spec": spec})
+    }
+
+    #[test]
+    fn load_balancer_gets_cluster_ip_node_ports_and_defaults() {
+        let mut a = Allocators::default();
+        let mut o = svc(json!({"type": "LoadBalancer", "ports": [{"port": 80}]}));
+        service(&mut a, &mut o, None).unwrap();
+        assert!(o["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.96."));
+        assert_eq!(o["spec"]["ports"][0]["nodePort"], json!(30000));
+        assert_eq!(o["spec"]["externalTrafficPolicy"], json!("Cluster"));
+        assert_eq!(o["status"]["loadBalancer"], json!({}));
+    }
+
+    #[test]
+    fn dual_stack_and_immutable_fields() {
+        let mut a = Allocators::default();
+        let mut o = svc(
+            json!({"type": "LoadBalancer", "ipFamilyPolicy": "PreferDualStack", "loadBalancerClass": "x", "ports": [{"port": 80}]}),
+        );
+        service(&mut a, &mut o, None).unwrap();
+        assert_eq!(o["spec"]["ipFamilies"], json!(["IPv4", "IPv6"]));
+        assert!(o["spec"]["clusterIPs"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("fd00:10:96::"));
+        let old = o.clone();
+        let mut changed = o.clone();
+        changed["spec"]["loadBalancerClass"] = json!("y");
+        let e = service(&mut a, &mut changed, Some(&old))
+            .unwrap_err()
+            .join(", ");
+        assert!(
+            e.contains("spec.loadBalancerClass: Invalid value: \"y\": may not change once set"),
+            "{e}"
+        );
+        let mut fam = o.clone();
+        fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
+        assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]
+            .contains("may not change once set"));
+    }
+
+    #[test]
+    fn type_change_to_cluster_ip_clears_node_ports() {
+        let mut a = Allocators::default();
+        let mut o = svc(json!({"type": "NodePort", "ports": [{"port": 80}]}));
+        service(&mut a, &mut o, None).unwrap();
+        let old = o.clone();
+        o["spec"]["type"] = json!("ClusterIP");
+        service(&mut a, &mut o, Some(&old)).unwrap();
+        assert!(o["spec"]["ports"][0].get("nodePort").is_none());
+    }
 }

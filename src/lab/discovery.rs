@@ -69,6 +69,12 @@ const REVIEWS: &[(&str, &str, &str, &str)] = &[
     (
         "authorization.k8s.io",
         "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
         "subjectaccessreviews",
         "SubjectAccessReview",
     ),

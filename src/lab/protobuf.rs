@@ -162,6 +162,21 @@ fn convert(api_version: &str, kind: &str, raw: &[u8]) -> Result<Map<String, Valu
             o.val("status", status.map(sar_status));
             o.0
         }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            let authz::SelfSubjectRulesReview {
+                metadata,
+                spec,
+                status,
+            } = msg(kind, raw)?;
+            let mut o = Obj::default();
+            o.meta(metadata);
+            let authz::SelfSubjectRulesReviewSpec { namespace } = spec.unwrap_or_default();
+            let mut s = Obj::default();
+            s.str("namespace", namespace);
+            o.0.insert("spec".into(), s.done());
+            o.val("status", status.map(rules_status));
+            o.0
+        }
         ("rbac.authorization.k8s.io/v1", "Role") => {
             let rbac::Role { metadata, rules } = msg(kind, raw)?;
             let mut o = Obj::default();
@@ -931,6 +946,55 @@ fn sar_status(s: authz::SubjectAccessReviewStatus) -> Value {
     o.bool("allowed", allowed);
     o.bool("denied", denied);
     o.str("reason", reason);
+    o.str("evaluationError", evaluation_error);
+    o.done()
+}
+
+fn rules_status(s: authz::SubjectRulesReviewStatus) -> Value {
+    let authz::SubjectRulesReviewStatus {
+        resource_rules,
+        non_resource_rules,
+        incomplete,
+        evaluation_error,
+    } = s;
+    let mut o = Obj::default();
+    o.list(
+        "resourceRules",
+        resource_rules
+            .into_iter()
+            .map(|r| {
+                let authz::ResourceRule {
+                    verbs,
+                    api_groups,
+                    resources,
+                    resource_names,
+                } = r;
+                let mut o = Obj::default();
+                o.0.insert("verbs".into(), json!(verbs));
+                o.strs("apiGroups", api_groups);
+                o.strs("resources", resources);
+                o.strs("resourceNames", resource_names);
+                o.done()
+            })
+            .collect(),
+    );
+    o.list(
+        "nonResourceRules",
+        non_resource_rules
+            .into_iter()
+            .map(|r| {
+                let authz::NonResourceRule {
+                    verbs,
+                    non_resource_ur_ls,
+                } = r;
+                let mut o = Obj::default();
+                o.0.insert("verbs".into(), json!(verbs));
+                o.strs("nonResourceURLs", non_resource_ur_ls);
+                o.done()
+            })
+            .collect(),
+    );
+    o.bool("incomplete", incomplete);
     o.str("evaluationError", evaluation_error);
     o.done()
 }

@@ -378,6 +378,37 @@ pub fn authorize(policy: &Policy, user: &User, attrs: &Attributes) -> Decision {
     })
 }
 
+/// Every rule that applies to `user` in `namespace` (cluster-wide bindings, then the namespace's),
+/// as a SelfSubjectRulesReview lists them, with the errors of broken role references.
+pub fn rules_for<'a>(
+    policy: &Policy<'a>,
+    user: &User,
+    namespace: &str,
+) -> (Vec<&'a Value>, Vec<String>) {
+    let mut rules = vec![];
+    let mut errors = vec![];
+    let cluster = policy.cluster_role_bindings.iter().map(|b| (*b, ""));
+    let local = policy
+        .role_bindings
+        .iter()
+        .filter(|b| !namespace.is_empty() && str_of(&b["metadata"], "namespace") == namespace)
+        .map(|b| (*b, namespace));
+    for (b, ns) in cluster.chain(local) {
+        let applies = b["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| subject_matches(s, user, ns));
+        if applies {
+            match policy.role_rules(&b["roleRef"], ns) {
+                Ok(r) => rules.extend(r),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (rules, errors)
+}
+
 /// The message of the real server's 403, e.g. `services is forbidden: User "u" cannot list
 /// resource "services" in API group "" in the namespace "demo"`.
 pub fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> String {
@@ -698,6 +729,30 @@ mod tests {
         assert_eq!(
             authorize(&p, &admin, &res("delete", "", "", "nodes", "", "n")),
             Decision::Allow(String::new())
+        );
+    }
+
+    #[test]
+    fn rules_for_a_namespace() {
+        let (r, cr, rb, crb) = policy_fixture();
+        let p = Policy {
+            roles: r.iter().collect(),
+            cluster_roles: cr.iter().collect(),
+            role_bindings: rb.iter().collect(),
+            cluster_role_bindings: crb.iter().collect(),
+        };
+        let (rules, errors) = rules_for(&p, &sa("demo", "sa"), "demo");
+        let resources: Vec<&Value> = rules.iter().map(|r| &r["resources"]).collect();
+        assert_eq!(resources, [&json!(["nodes"]), &json!(["services"])]);
+        assert_eq!(
+            errors,
+            ["role.rbac.authorization.k8s.io \"missing\" not found"]
+        );
+        let (rules, _) = rules_for(&p, &sa("demo", "sa"), "other");
+        assert_eq!(
+            rules.len(),
+            2,
+            "the aggregated nodes rule and the leases one: {rules:?}"
         );
     }
 

@@ -475,6 +475,15 @@ fn protobuf_and_auth_flow(bin: &Path) {
         support::stderr(&out)
     );
     k.ok(&["get", "services", "-n", "pb", sa]);
+    // `can-i --list` asks a SelfSubjectRulesReview: the Role's rule, discovery for all.
+    let list = k.ok(&["auth", "can-i", "--list", "-n", "pb", sa]);
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["services", "[]", "[]", "[list", "watch]"]),
+        "{list}"
+    );
+    assert!(list.contains("[/api/*]"), "{list}");
     let who = k.ok(&["auth", "whoami", sa]);
     assert!(
         who.contains("system:serviceaccount:pb:sa") && who.contains("system:serviceaccounts:pb"),
