@@ -363,6 +363,14 @@ fn every_deploy_rbac_rule_is_needed() {
             .filter(|v| v["status"] == 403)
             .filter_map(grant_of_record)
             .collect();
+        assert!(
+            run.stderr.contains("is forbidden: User")
+                && run
+                    .stderr
+                    .contains("system:serviceaccount:kube-system:lbctl"),
+            "serve does not report the 403 without rule {rule}:\n{}",
+            run.stderr
+        );
         let lost = rule_grants(rule);
         assert!(
             !refused.is_empty() && refused.is_subset(&lost),
