@@ -263,6 +263,72 @@ pub fn namespace(obj: &mut Value) {
     obj["status"]["phase"] = json!("Active");
 }
 
+/// A Secret's `stringData` is write-only: the server merges it into `data`, base64-encoded.
+pub fn secret(obj: &mut Value) {
+    use base64::Engine;
+    if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
+        if !obj["data"].is_object() {
+            obj["data"] = serde_json::json!({});
+        }
+        for (k, v) in sd {
+            let text = v.as_str().unwrap_or_default();
+            obj["data"][k] =
+                serde_json::json!(base64::engine::general_purpose::STANDARD.encode(text));
+        }
+    }
+    if obj["type"].as_str().is_none_or(str::is_empty) {
+        obj["type"] = serde_json::json!("Opaque");
+    }
+}
+
+/// The default ClusterRoles and bindings every cluster has that authentication relies on: admins
+/// (system:masters), discovery and self-reviews for every authenticated user.
+pub fn bootstrap_rbac() -> Vec<Value> {
+    use serde_json::json;
+    let meta = |name: &str| {
+        json!({"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}})
+    };
+    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name), "rules": rules});
+    let binding = |name: &str, groups: &[&str]| {
+        let subjects: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
+            .collect();
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": subjects})
+    };
+    vec![
+        role(
+            "cluster-admin",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                   {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
+        binding("cluster-admin", &["system:masters"]),
+        role(
+            "system:discovery",
+            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
+                "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        binding("system:discovery", &["system:authenticated"]),
+        role(
+            "system:basic-user",
+            json!([{"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+                   {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}]),
+        ),
+        binding("system:basic-user", &["system:authenticated"]),
+        role(
+            "system:public-info-viewer",
+            json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        binding(
+            "system:public-info-viewer",
+            &["system:authenticated", "system:unauthenticated"],
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,8 +52,48 @@ pub fn groups(types: &[ResourceType]) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Create-only kinds computed per request and never stored (group, version, plural, kind).
+const REVIEWS: &[(&str, &str, &str, &str)] = &[
+    (
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+    ),
+];
+
+/// [`groups`] plus the groups of the review kinds.
+fn served_groups(types: &[ResourceType]) -> BTreeMap<String, Vec<String>> {
+    let mut out = groups(types);
+    for (g, v, _, _) in REVIEWS {
+        let e = out.entry(g.to_string()).or_default();
+        if !e.iter().any(|x| x == v) {
+            e.push(v.to_string());
+        }
+    }
+    out
+}
+
 pub fn api_group_list(types: &[ResourceType]) -> Value {
-    let gs: Vec<Value> = groups(types)
+    let gs: Vec<Value> = served_groups(types)
         .iter()
         .map(|(g, vs)| group_doc(g, vs))
         .collect();
@@ -61,7 +101,7 @@ pub fn api_group_list(types: &[ResourceType]) -> Value {
 }
 
 pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
-    let gs = groups(types);
+    let gs = served_groups(types);
     let vs = gs.get(group)?;
     let mut d = group_doc(group, vs);
     d["kind"] = json!("APIGroup");
@@ -96,6 +136,16 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
                 "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}),
             );
         }
+    }
+    if group.is_empty() && version == "v1" {
+        resources.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+            "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
+    }
+    for (g, v, plural, kind) in REVIEWS.iter().filter(|r| r.0 == group && r.1 == version) {
+        resources.push(
+            json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": false,
+            "group": g, "version": v, "kind": kind, "verbs": ["create"]}),
+        );
     }
     if resources.is_empty() {
         return None;

