@@ -9,6 +9,7 @@ mod query;
 pub mod registry;
 pub mod scenario;
 mod schema;
+mod ssa;
 pub mod store;
 pub mod table;
 
