@@ -1,5 +1,6 @@
 //! The lab: an embedded, in-memory Kubernetes API server that kubectl and kube-rs use unmodified.
 
+mod decode;
 mod defaults;
 mod discovery;
 mod http;

@@ -27,6 +27,7 @@ impl FieldSet {
         cur.member = true;
     }
 
+    #[cfg(test)]
     pub fn contains(&self, path: &[String]) -> bool {
         let mut cur = self;
         for pe in path {
@@ -292,7 +293,12 @@ fn crd_shape(root: &Value, path: &[&str]) -> Shape {
                     .into_iter()
                     .flatten()
                     .filter_map(Value::as_str)
-                    .map(|k| (k.to_string(), s["items"]["properties"][k].get("default").cloned()))
+                    .map(|k| {
+                        (
+                            k.to_string(),
+                            s["items"]["properties"][k].get("default").cloned(),
+                        )
+                    })
                     .collect(),
             ),
             Some("set") => Shape::ListSet,
@@ -365,7 +371,7 @@ fn set_walk<'v>(
                 if !seen.insert(pe.clone()) {
                     return Err(format!(
                         "{}: duplicate entries for key {}",
-                        display_path(elems).trim_start_matches('.'),
+                        display_path(elems),
                         display_path(std::slice::from_ref(&pe))
                     ));
                 }
@@ -437,11 +443,23 @@ fn cmp_walk<'v>(
                 (Shape::Struct | Shape::Map, Value::Object(nm)) => {
                     let om = o.and_then(Value::as_object);
                     let mut keys: Vec<&String> = nm.keys().collect();
-                    keys.extend(om.into_iter().flat_map(|m| m.keys()).filter(|k| !nm.contains_key(*k)));
+                    keys.extend(
+                        om.into_iter()
+                            .flat_map(|m| m.keys())
+                            .filter(|k| !nm.contains_key(*k)),
+                    );
                     for k in keys {
                         names.push(k);
                         elems.push(field(k));
-                        cmp_walk(types, names, elems, om.and_then(|m| m.get(k)), nm.get(k), changed, removed);
+                        cmp_walk(
+                            types,
+                            names,
+                            elems,
+                            om.and_then(|m| m.get(k)),
+                            nm.get(k),
+                            changed,
+                            removed,
+                        );
                         elems.pop();
                         names.pop();
                     }
@@ -454,7 +472,10 @@ fn cmp_walk<'v>(
                     };
                     let nmap = by_pe(ni);
                     let omap = oi.map(|a| by_pe(a)).unwrap_or_default();
-                    for pe in nmap.keys().chain(omap.keys().filter(|k| !nmap.contains_key(*k))) {
+                    for pe in nmap
+                        .keys()
+                        .chain(omap.keys().filter(|k| !nmap.contains_key(*k)))
+                    {
                         elems.push(pe.clone());
                         let (ov, nv) = (omap.get(pe).copied(), nmap.get(pe).copied());
                         if matches!(shape, Shape::ListSet) {
@@ -528,7 +549,9 @@ pub fn remove(obj: &mut Value, set: &FieldSet) {
     for (pe, c) in &set.children {
         match obj {
             Value::Object(m) => {
-                let Some(f) = pe.strip_prefix("f:") else { continue };
+                let Some(f) = pe.strip_prefix("f:") else {
+                    continue;
+                };
                 if c.member {
                     m.remove(f);
                 } else if let Some(child) = m.get_mut(f) {
@@ -615,10 +638,17 @@ pub fn decode(managed: &Value) -> Result<Vec<Entry>, String> {
             let operation = match e["operation"].as_str() {
                 Some("Apply") => Operation::Apply,
                 Some("Update") => Operation::Update,
-                other => return Err(format!("operation must be Apply or Update, found {other:?}")),
+                other => {
+                    return Err(format!(
+                        "operation must be Apply or Update, found {other:?}"
+                    ))
+                }
             };
             if !e["fieldsType"].is_null() && e["fieldsType"] != "FieldsV1" {
-                return Err(format!("fieldsType must be FieldsV1, found {}", e["fieldsType"]));
+                return Err(format!(
+                    "fieldsType must be FieldsV1, found {}",
+                    e["fieldsType"]
+                ));
             }
             Ok(Entry {
                 manager: s("manager"),
@@ -626,7 +656,9 @@ pub fn decode(managed: &Value) -> Result<Vec<Entry>, String> {
                 api_version: s("apiVersion"),
                 subresource: s("subresource"),
                 time: e["time"].as_str().map(String::from),
-                fields: FieldSet::from_fields_v1(e.get("fieldsV1").unwrap_or(&Value::Object(Map::new())))?,
+                fields: FieldSet::from_fields_v1(
+                    e.get("fieldsV1").unwrap_or(&Value::Object(Map::new())),
+                )?,
             })
         })
         .collect()
@@ -636,13 +668,20 @@ pub fn decode(managed: &Value) -> Result<Vec<Entry>, String> {
 pub fn encode(entries: &[Entry]) -> Value {
     let mut sorted: Vec<&Entry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
     sorted.sort_by(|a, b| {
-        (a.operation, &a.time, &a.manager, &a.api_version, &a.subresource).cmp(&(
-            b.operation,
-            &b.time,
-            &b.manager,
-            &b.api_version,
-            &b.subresource,
-        ))
+        (
+            a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
     });
     Value::Array(
         sorted
@@ -653,7 +692,11 @@ pub fn encode(entries: &[Entry]) -> Value {
                 m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
                 m.insert("fieldsV1".into(), e.fields.to_fields_v1());
                 m.insert("manager".into(), Value::String(e.manager.clone()));
-                let op = if e.operation == Operation::Apply { "Apply" } else { "Update" };
+                let op = if e.operation == Operation::Apply {
+                    "Apply"
+                } else {
+                    "Update"
+                };
                 m.insert("operation".into(), Value::String(op.into()));
                 if !e.subresource.is_empty() {
                     m.insert("subresource".into(), Value::String(e.subresource.clone()));
@@ -734,7 +777,13 @@ pub fn top_fields(names: &[&str]) -> FieldSet {
 
 /// Ownership after a non-apply write (create, update, non-apply patch) by `manager`: it owns what
 /// it changed, others lose what it changed or removed.
-pub fn update(w: &Write, mut entries: Vec<Entry>, old: &Value, new: &Value, manager: &str) -> Vec<Entry> {
+pub fn update(
+    w: &Write,
+    mut entries: Vec<Entry>,
+    old: &Value,
+    new: &Value,
+    manager: &str,
+) -> Vec<Entry> {
     let (changed, removed) = compare(&w.types, old, new);
     let changed = without_bookkeeping(&changed, &w.ignored);
     let removed = without_bookkeeping(&removed, &w.ignored);
@@ -783,7 +832,10 @@ pub struct Conflict {
 /// The 409's message, worded as apimachinery's `getConflictMessage`.
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [c] = conflicts {
-        return format!("Apply failed with 1 conflict: conflict with {}: {}", c.manager, c.path);
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.manager, c.path
+        );
     }
     let mut by_manager: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for c in conflicts {
@@ -794,7 +846,11 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
         lines.push(format!("conflicts with {m}:"));
         lines.extend(paths.iter().map(|p| format!("- {p}")));
     }
-    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 #[derive(Debug, PartialEq)]
@@ -829,7 +885,8 @@ pub fn apply(
             if !rest.is_empty() {
                 return Err(ApplyError::Conflicts(rest));
             }
-            apply_once(w, entries, live, config, manager, true).map(|(o, e)| (sync_last_applied(live, o, config), e))
+            apply_once(w, entries, live, config, manager, true)
+                .map(|(o, e)| (sync_last_applied(live, o, config), e))
         }
         Ok((o, e)) if manager == "kubectl" => Ok((sync_last_applied(live, o, config), e)),
         other => other,
@@ -915,7 +972,10 @@ fn apply_once(
     for (i, e) in entries.iter().enumerate() {
         if i != mine {
             for p in e.fields.intersection(&changed).paths() {
-                conflicts.push(Conflict { manager: e.display(), path: display_path(&p) });
+                conflicts.push(Conflict {
+                    manager: e.display(),
+                    path: display_path(&p),
+                });
             }
         }
     }
@@ -930,7 +990,9 @@ fn apply_once(
     if merged != *live {
         entries[mine].time = Some(w.now.into());
     }
-    entries.retain(|e| !e.fields.is_empty() || (e.manager == manager && e.operation == Operation::Apply));
+    entries.retain(|e| {
+        !e.fields.is_empty() || (e.manager == manager && e.operation == Operation::Apply)
+    });
     Ok((merged, entries))
 }
 
@@ -990,7 +1052,12 @@ mod tests {
         assert!(s.contains(&["f:metadata".into(), "f:labels".into()]));
         assert!(!s.contains(&["f:metadata".into()]));
         assert_eq!(
-            display_path(&["f:spec".into(), "f:ports".into(), "k:{\"port\":80,\"protocol\":\"TCP\"}".into(), "f:port".into()]),
+            display_path(&[
+                "f:spec".into(),
+                "f:ports".into(),
+                "k:{\"port\":80,\"protocol\":\"TCP\"}".into(),
+                "f:port".into()
+            ]),
             ".spec.ports[port=80,protocol=\"TCP\"].port"
         );
         assert!(FieldSet::from_fields_v1(&json!({"x:y": {}})).is_err());
@@ -1000,16 +1067,30 @@ mod tests {
     fn second_applier_conflicts_on_an_atomic_list_and_force_takes_it() {
         let s = pool_schema();
         let w = w(Types::crd(&s));
-        let (a, ea) = apply(&w, vec![], &json!({}), &pool(&["10.0.0.0/24"]), "bar-a", false).unwrap();
-        assert_eq!(ea[0].fields.to_fields_v1(), json!({"f:spec": {"f:blocks": {}}}));
+        let (a, ea) = apply(
+            &w,
+            vec![],
+            &json!({}),
+            &pool(&["10.0.0.0/24"]),
+            "bar-a",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            ea[0].fields.to_fields_v1(),
+            json!({"f:spec": {"f:blocks": {}}})
+        );
         let err = apply(&w, ea.clone(), &a, &pool(&["10.0.1.0/24"]), "bar-b", false).unwrap_err();
-        let ApplyError::Conflicts(c) = err else { panic!() };
+        let ApplyError::Conflicts(c) = err else {
+            panic!()
+        };
         assert_eq!(
             conflict_message(&c),
             "Apply failed with 1 conflict: conflict with \"bar-a\": .spec.blocks"
         );
         // The same value is no conflict: both own it.
-        let (_, shared) = apply(&w, ea.clone(), &a, &pool(&["10.0.0.0/24"]), "bar-b", false).unwrap();
+        let (_, shared) =
+            apply(&w, ea.clone(), &a, &pool(&["10.0.0.0/24"]), "bar-b", false).unwrap();
         assert_eq!(shared.len(), 2);
         let (b, eb) = apply(&w, ea, &a, &pool(&["10.0.1.0/24"]), "bar-b", true).unwrap();
         assert_eq!(b["spec"]["blocks"][0]["cidr"], "10.0.1.0/24");
@@ -1033,24 +1114,39 @@ mod tests {
         let (o3, e) = apply(&w, e, &o2, &pool(&["10.0.0.0/24"]), "x", false).unwrap();
         assert_eq!(o3["spec"].get("disabled"), None);
         assert_eq!(o3["metadata"]["labels"], json!({"b": "22", "c": "3"}));
-        assert_eq!(e.iter().find(|e| e.manager == "x").unwrap().fields.to_fields_v1(), json!({"f:spec": {"f:blocks": {}}}));
+        assert_eq!(
+            e.iter()
+                .find(|e| e.manager == "x")
+                .unwrap()
+                .fields
+                .to_fields_v1(),
+            json!({"f:spec": {"f:blocks": {}}})
+        );
     }
 
     #[test]
     fn update_records_added_maps_and_lists_as_members() {
         let t = Types::builtin();
-        let w = Write { api_version: "v1", ..w(t) };
+        let w = Write {
+            api_version: "v1",
+            ..w(t)
+        };
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "labels": {"app": "x"}},
             "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}], "selector": {"app": "x"}}});
         let e = update(&w, vec![], &json!({}), &svc, "kubectl-create");
-        assert_eq!(e[0].fields.to_fields_v1(), json!({
+        assert_eq!(
+            e[0].fields.to_fields_v1(),
+            json!({
             "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
             "f:spec": {"f:ports": {".": {}, "k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}},
-                "f:selector": {}, "f:type": {}}}));
+                "f:selector": {}, "f:type": {}}})
+        );
         // An apply that changes a port's target conflicts with the creator, named with its version.
         let cfg = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
             "spec": {"ports": [{"port": 80, "targetPort": 9090}]}});
-        let Err(ApplyError::Conflicts(c)) = apply(&w, e, &svc, &cfg, "bar-a", false) else { panic!() };
+        let Err(ApplyError::Conflicts(c)) = apply(&w, e, &svc, &cfg, "bar-a", false) else {
+            panic!()
+        };
         assert_eq!(
             conflict_message(&c),
             "Apply failed with 1 conflict: conflict with \"kubectl-create\" using v1: .spec.ports[port=80,protocol=\"TCP\"].targetPort"
@@ -1060,9 +1156,18 @@ mod tests {
     #[test]
     fn conflicts_with_several_managers_are_grouped() {
         let c = vec![
-            Conflict { manager: "\"b\"".into(), path: ".spec.x".into() },
-            Conflict { manager: "\"a\" using v1".into(), path: ".spec.y".into() },
-            Conflict { manager: "\"b\"".into(), path: ".spec.z".into() },
+            Conflict {
+                manager: "\"b\"".into(),
+                path: ".spec.x".into(),
+            },
+            Conflict {
+                manager: "\"a\" using v1".into(),
+                path: ".spec.y".into(),
+            },
+            Conflict {
+                manager: "\"b\"".into(),
+                path: ".spec.z".into(),
+            },
         ];
         assert_eq!(
             conflict_message(&c),
@@ -1073,29 +1178,43 @@ mod tests {
     #[test]
     fn kubectl_takes_over_its_client_side_apply_fields() {
         let t = Types::builtin();
-        let w = Write { api_version: "v1", ignored: FieldSet::default(), ..w(t) };
+        let w = Write {
+            api_version: "v1",
+            ignored: FieldSet::default(),
+            ..w(t)
+        };
         let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
         let last = cm.to_string();
         cm["metadata"]["annotations"] = json!({LAST_APPLIED: last});
         let e = update(&w, vec![], &json!({}), &cm, "kubectl-client-side-apply");
         let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "w"}});
-        let Err(ApplyError::Conflicts(c)) = apply(&w, e.clone(), &cm, &cfg, "other", false) else { panic!() };
+        let Err(ApplyError::Conflicts(c)) = apply(&w, e.clone(), &cm, &cfg, "other", false) else {
+            panic!()
+        };
         assert_eq!(c[0].manager, "\"kubectl-client-side-apply\" using v1");
         let (o, _) = apply(&w, e, &cm, &cfg, "kubectl", false).unwrap();
         assert_eq!(o["data"]["k"], "w");
-        assert!(o["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap().contains("\"w\""));
+        assert!(o["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap()
+            .contains("\"w\""));
     }
 
     #[test]
     fn duplicate_keys_in_an_applied_list_are_invalid() {
         let t = Types::builtin();
         let cfg = json!({"spec": {"ports": [{"port": 80}, {"port": 80, "protocol": "TCP"}]}});
-        assert!(to_field_set(&t, &cfg).unwrap_err().contains("duplicate entries"));
+        assert!(to_field_set(&t, &cfg)
+            .unwrap_err()
+            .contains("duplicate entries"));
     }
 
     #[test]
     fn user_agent_prefix() {
-        assert_eq!(manager_from_user_agent("kubectl/v1.33.0 (linux/amd64)"), "kubectl");
+        assert_eq!(
+            manager_from_user_agent("kubectl/v1.33.0 (linux/amd64)"),
+            "kubectl"
+        );
         assert_eq!(manager_from_user_agent(""), "");
         assert_eq!(manager_from_user_agent(&"x".repeat(300)).len(), 128);
     }
@@ -1106,7 +1225,8 @@ mod tests {
 
         fn obj() -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![Just(json!(1)), Just(json!("s")), Just(json!(true))];
-            proptest::collection::btree_map("[a-d]", leaf, 0..4).prop_map(|m| json!({"spec": m, "metadata": {"labels": {"x": "1"}}}))
+            proptest::collection::btree_map("[a-d]", leaf, 0..4)
+                .prop_map(|m| json!({"spec": m, "metadata": {"labels": {"x": "1"}}}))
         }
 
         proptest! {
