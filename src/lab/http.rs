@@ -197,6 +197,32 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=Table"))
 }
 
+/// [`handle`], with a panic turned into a 500 rather than a dropped connection: the last line
+/// of defence, as the API server's panic recovery is; every known cause is fixed where it arises.
+pub async fn handle_catching_panics(state: Arc<LabState>, req: Request<Body>) -> Resp {
+    use futures::FutureExt;
+    let what = format!("{} {}", req.method(), req.uri());
+    match std::panic::AssertUnwindSafe(handle(state, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request = %what, panic = %why, "lab request panicked");
+            err_resp(ApiError::new(
+                500,
+                "InternalError",
+                "This request caused apiserver to panic. Look in the logs for details.",
+            ))
+        }
+    }
+}
+
 pub async fn handle(state: Arc<LabState>, req: Request<Body>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -385,8 +411,19 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
             .unwrap_or_default();
         ps.push(("fieldManager".into(), ssa::manager_from_user_agent(ua)));
     }
-    let body = match axum::body::to_bytes(req.into_body(), 64 << 20).await {
-        Ok(b) => b,
+    let too_large = || {
+        err_resp(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "Request entity too large: limit is {}",
+                super::limits::MAX_BODY_BYTES
+            ),
+        ))
+    };
+    let body = match read_body(req.into_body()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => {
             return err_resp(ApiError::new(
                 400,
@@ -442,6 +479,30 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         }
         Err(e) => err_resp(e),
     }
+}
+
+/// A request body up to the API server's limit; `None` when it is larger. The rest of a large
+/// body is still read (up to a bound) so that the client, still sending, gets the 413 rather
+/// than a reset connection.
+async fn read_body(body: Body) -> Result<Option<Bytes>, axum::Error> {
+    use futures::StreamExt;
+    const DRAIN: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        seen += chunk.len();
+        if seen <= super::limits::MAX_BODY_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else {
+            buf = Vec::new();
+            if seen > DRAIN {
+                break;
+            }
+        }
+    }
+    Ok((seen <= super::limits::MAX_BODY_BYTES).then(|| Bytes::from(buf)))
 }
 
 /// A response body plus API warnings.
@@ -1359,6 +1420,34 @@ fn delete_collection(
     ))
 }
 
+/// `timeoutSeconds` of a watch as a real server takes it: an int64 (else 400), multiplied into
+/// a Go `time.Duration` (which wraps); 0 is the server's default, and a negative result ends the
+/// watch at once.
+fn watch_timeout(v: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let secs: i64 = v.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!("strconv.ParseInt: parsing {v:?}: {why}"),
+        )
+    })?;
+    let nanos = secs.wrapping_mul(1_000_000_000);
+    Ok(match nanos {
+        0 => None,
+        n if n < 0 => Some(Duration::ZERO),
+        n => Some(Duration::from_nanos(n.unsigned_abs())),
+    })
+}
+
 fn watch(
     state: &Arc<LabState>,
     rt: &ResourceType,
@@ -1376,9 +1465,10 @@ fn watch(
     };
     let bookmarks = param(ps, "allowWatchBookmarks") == Some("true");
     let send_initial = param(ps, "sendInitialEvents") == Some("true");
-    let timeout = param(ps, "timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let timeout = match watch_timeout(param(ps, "timeoutSeconds")) {
+        Ok(t) => t,
+        Err(e) => return err_resp(e),
+    };
     let rv_param = param(ps, "resourceVersion").unwrap_or_default().to_string();
     let include_object = param(ps, "includeObject").unwrap_or("Metadata").to_string();
     let key = rt.store_key();
@@ -1466,7 +1556,7 @@ fn watch(
             }
         }
         let Some(live) = live.as_mut() else { return };
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last_rv = current_rv;
         loop {

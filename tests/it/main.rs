@@ -9,6 +9,7 @@ mod cli_artifacts;
 mod deploy_rbac;
 mod doctor;
 mod doctor_probe;
+mod lab_harden;
 mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
