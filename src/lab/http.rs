@@ -653,14 +653,8 @@ fn list_json(
 fn list_queries(
     ps: &[(String, String)],
 ) -> Result<(query::LabelQuery, query::FieldQuery), ApiError> {
-    let lq =
-        query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default()).map_err(|e| {
-            ApiError::new(
-                400,
-                "BadRequest",
-                format!("unable to parse requirement: {e}"),
-            )
-        })?;
+    let lq = query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default())
+        .map_err(|e| ApiError::new(400, "BadRequest", e))?;
     let fq = query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
         .map_err(|e| ApiError::new(400, "BadRequest", e))?;
     Ok((lq, fq))

@@ -42,8 +42,11 @@ pub fn json_size(v: &Value) -> usize {
         // Quotes, plus escapes for the characters JSON escapes.
         2 + s.len()
             + s.bytes()
-                .filter(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
-                .map(|b| if b < 0x20 { 5 } else { 1 })
+                .map(|b| match b {
+                    b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                    0..0x20 => 5,
+                    _ => 0,
+                })
                 .sum::<usize>()
     }
     match v {

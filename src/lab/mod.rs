@@ -4,6 +4,7 @@ mod decode;
 mod defaults;
 mod discovery;
 mod http;
+mod labels;
 pub mod limits;
 mod paging;
 mod patch;
