@@ -851,6 +851,10 @@ fn admit(
         }
         ("", "namespaces") => defaults::namespace(obj),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let errs = super::registry::crd_name_errors(obj, old.is_none());
+            if !errs.is_empty() {
+                return Err(ApiError::invalid(rt, &name, &errs));
+            }
             if super::registry::from_crd(obj).is_empty() {
                 return Err(ApiError::new(
                     422,

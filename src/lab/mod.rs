@@ -121,7 +121,14 @@ impl LabState {
             ),
             None,
         ) {
-            out.extend(registry::from_crd(crd));
+            // A CRD cannot take over a built-in resource: the built-in is served, as on a real
+            // server, and discovery lists it once.
+            out.extend(registry::from_crd(crd).into_iter().filter(|t| {
+                !self
+                    .builtins
+                    .iter()
+                    .any(|b| b.group == t.group && b.plural == t.plural)
+            }));
         }
         out
     }

@@ -480,3 +480,136 @@ fn the_request_log_is_bounded() {
     );
     assert_eq!(lab.usage().request_log, 0);
 }
+
+#[tokio::test]
+async fn invalid_label_selectors_are_a_400_with_the_apiservers_message() {
+    let lab = support::lab(&[]);
+    let cms: Api<ConfigMap> = Api::namespaced(lab.client().unwrap(), "default");
+    for (sel, msg) in [
+        ("!", "unable to parse requirement: found '', expected: identifier"),
+        ("==", "found '==', expected: !, identifier, or 'end of string'"),
+        (
+            "a>b",
+            "unable to parse requirement: values[0]: Invalid value: \"b\": for 'Gt', 'Lt' operators, the value must be an integer",
+        ),
+        ("a=b c=d", "found 'c', expected: ',' or 'end of string'"),
+    ] {
+        let err = cms.list(&kube::api::ListParams::default().labels(sel)).await.unwrap_err();
+        assert_eq!(api_error(err), (400, msg.to_string()), "{sel}");
+    }
+    // Set-based and numeric selectors work.
+    let mut c: ConfigMap = serde_json::from_value(cm("sel", &[])).unwrap();
+    c.metadata.labels = Some([("n".to_string(), "7".to_string())].into());
+    cms.create(&PostParams::default(), &c).await.unwrap();
+    let got = cms
+        .list(&kube::api::ListParams::default().labels("n>5,n in (7,8)"))
+        .await
+        .unwrap();
+    assert_eq!(got.items.len(), 1);
+    let got = cms
+        .list(&kube::api::ListParams::default().labels("n<5"))
+        .await
+        .unwrap();
+    assert!(got.items.is_empty());
+}
+
+#[test]
+fn crds_cannot_claim_the_core_group_or_shadow_built_ins() {
+    let lab = support::lab(&[]);
+    let addr = lab.addr();
+    let crd = |name: &str, group: &str, plural: &str| {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": plural, "kind": "Thing", "singular": "thing", "listKind": "ThingList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})
+        .to_string()
+    };
+    let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let (code, st) = raw(
+        addr,
+        "POST",
+        path,
+        "application/json",
+        crd("services", "", "services").as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.group: Required value"),
+        "{st}"
+    );
+    let (code, st) = raw(
+        addr,
+        "POST",
+        path,
+        "application/json",
+        crd("things.local", "local", "things").as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("should be a domain with at least one dot"),
+        "{st}"
+    );
+    let (code, st) = raw(
+        addr,
+        "POST",
+        path,
+        "application/json",
+        crd("x.example.com", "example.com", "things").as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be spec.names.plural+\".\"+spec.group"),
+        "{st}"
+    );
+    // An approved CRD in a built-in's group and plural does not shadow it: listed once.
+    let mut shadow: Value = serde_json::from_str(&crd(
+        "endpointslices.discovery.k8s.io",
+        "discovery.k8s.io",
+        "endpointslices",
+    ))
+    .unwrap();
+    shadow["metadata"]["annotations"] = json!({"api-approved.kubernetes.io": "unapproved"});
+    shadow["spec"]["versions"][0]["name"] = json!("v1");
+    let (code, st) = raw(
+        addr,
+        "POST",
+        path,
+        "application/json",
+        shadow.to_string().as_bytes(),
+    );
+    assert_eq!(code, 201, "{st}");
+    let (_, list) = raw(
+        addr,
+        "GET",
+        "/apis/discovery.k8s.io/v1",
+        "application/json",
+        b"",
+    );
+    let n = list["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "endpointslices")
+        .count();
+    assert_eq!(n, 1, "{list}");
+    assert_eq!(
+        list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "endpointslices")
+            .unwrap()["kind"],
+        "EndpointSlice"
+    );
+}
