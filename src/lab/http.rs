@@ -1046,6 +1046,8 @@ fn create_with(
 }
 
 /// Replaces an object, honouring optimistic concurrency and the status subresource split.
+/// `applied`: the ownership a server-side apply computed (else the write is an update).
+#[allow(clippy::too_many_arguments)]
 fn replace(
     state: &Arc<LabState>,
     rt: &ResourceType,
