@@ -196,13 +196,13 @@ fn append_requests(
     from: usize,
 ) -> anyhow::Result<usize> {
     let Some(file) = file else { return Ok(from) };
-    let new = lab.requests_since(from);
+    let (new, next) = lab.requests_since(from);
     for r in &new {
         let line = serde_json::json!({"method": r.method, "path": r.path, "query": r.query,
             "status": r.status, "user_agent": r.user_agent});
         writeln!(file, "{line}")?;
     }
-    Ok(from + new.len())
+    Ok(next)
 }
 
 fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
@@ -219,6 +219,13 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     })?;
     for f in &args.faults {
         lab.inject(f.clone());
+    }
+    if args.request_log.is_none() {
+        // Nobody reads the log: keep none, or a long-running lab grows with every request.
+        lab.set_limits(lbctl::lab::limits::Limits {
+            request_log: 0,
+            ..Default::default()
+        });
     }
     let path = args.kubeconfig_out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()))

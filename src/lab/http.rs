@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::registry::ResourceType;
 use super::store::{Event, EventType, Store};
 use super::{
-    auth, defaults, discovery, paging, patch, protobuf, query, rbac, schema, table, LabState,
-    RequestRecord,
+    auth, decode, defaults, discovery, paging, patch, protobuf, query, rbac, schema, ssa, table,
+    LabState, RequestRecord,
 };
 
 type Resp = Response<Body>;
@@ -196,6 +196,32 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=Table"))
+}
+
+/// [`handle`], with a panic turned into a 500 rather than a dropped connection: the last line
+/// of defence, as the API server's panic recovery is; every known cause is fixed where it arises.
+pub async fn handle_catching_panics(state: Arc<LabState>, req: Request<Body>) -> Resp {
+    use futures::FutureExt;
+    let what = format!("{} {}", req.method(), req.uri());
+    match std::panic::AssertUnwindSafe(handle(state, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request = %what, panic = %why, "lab request panicked");
+            err_resp(ApiError::new(
+                500,
+                "InternalError",
+                "This request caused apiserver to panic. Look in the logs for details.",
+            ))
+        }
+    }
 }
 
 pub async fn handle(state: Arc<LabState>, req: Request<Body>) -> Resp {
@@ -395,7 +421,7 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
             ));
         }
     }
-    let ps = params(req.uri().query());
+    let mut ps = params(req.uri().query());
     let table = wants_table(req.headers());
     let method = req.method().clone();
     let content_type = req
@@ -404,8 +430,30 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let body = match axum::body::to_bytes(req.into_body(), 64 << 20).await {
-        Ok(b) => b,
+    // Writes other than apply are owned by the fieldManager, else by the User-Agent's product.
+    if !content_type.starts_with("application/apply-patch")
+        && param(&ps, "fieldManager").is_none_or(str::is_empty)
+    {
+        let ua = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        ps.push(("fieldManager".into(), ssa::manager_from_user_agent(ua)));
+    }
+    let too_large = || {
+        err_resp(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "Request entity too large: limit is {}",
+                super::limits::MAX_BODY_BYTES
+            ),
+        ))
+    };
+    let body = match read_body(req.into_body()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => {
             return err_resp(ApiError::new(
                 400,
@@ -506,6 +554,30 @@ async fn auth_endpoint(
         Ok((code, v)) => json_resp(code, &v),
         Err(e) => err_resp(e),
     }
+}
+
+/// A request body up to the API server's limit; `None` when it is larger. The rest of a large
+/// body is still read (up to a bound) so that the client, still sending, gets the 413 rather
+/// than a reset connection.
+async fn read_body(body: Body) -> Result<Option<Bytes>, axum::Error> {
+    use futures::StreamExt;
+    const DRAIN: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        seen += chunk.len();
+        if seen <= super::limits::MAX_BODY_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else {
+            buf = Vec::new();
+            if seen > DRAIN {
+                break;
+            }
+        }
+    }
+    Ok((seen <= super::limits::MAX_BODY_BYTES).then(|| Bytes::from(buf)))
 }
 
 /// A response body plus API warnings.
@@ -656,14 +728,8 @@ fn list_json(
 fn list_queries(
     ps: &[(String, String)],
 ) -> Result<(query::LabelQuery, query::FieldQuery), ApiError> {
-    let lq =
-        query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default()).map_err(|e| {
-            ApiError::new(
-                400,
-                "BadRequest",
-                format!("unable to parse requirement: {e}"),
-            )
-        })?;
+    let lq = query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default())
+        .map_err(|e| ApiError::new(400, "BadRequest", e))?;
     let fq = query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
         .map_err(|e| ApiError::new(400, "BadRequest", e))?;
     Ok((lq, fq))
@@ -775,6 +841,50 @@ fn is_dns_subdomain(s: &str) -> bool {
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
 
+/// What decoding a create or update body into the kind's type rejects (400, before validation).
+fn check_body(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::new(400, "BadRequest", m);
+    if !obj.is_object() {
+        let summary: String = serde_json::to_string(obj)
+            .unwrap_or_default()
+            .chars()
+            .take(30)
+            .collect();
+        return Err(bad(format!(
+            "the object provided is unrecognized (decoding {summary}): {}",
+            decode::check(&rt.group, &rt.kind, obj)
+                .err()
+                .unwrap_or_default()
+        )));
+    }
+    let kind = obj["kind"].as_str().unwrap_or(&rt.kind);
+    let av = obj["apiVersion"].as_str().unwrap_or_default();
+    let version = av.rsplit('/').next().unwrap_or_default();
+    if kind != rt.kind {
+        // The body decodes as its own kind, which does not convert to the endpoint's.
+        let internal = rt
+            .group
+            .split('.')
+            .next()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("core");
+        return Err(bad(format!("{kind} in version {version:?} cannot be handled as a {}: converting ({version}.{kind}) to ({internal}.{}): unknown conversion", rt.kind, rt.kind)));
+    }
+    if let Err(e) = decode::check(&rt.group, &rt.kind, obj) {
+        return Err(bad(format!(
+            "{} in version {:?} cannot be handled as a {}: {e}",
+            rt.kind, rt.version, rt.kind
+        )));
+    }
+    if !av.is_empty() && av != rt.api_version() {
+        return Err(bad(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    Ok(())
+}
+
 /// Validation, defaulting and the kind-specific rules shared by create and update.
 fn admit(
     state: &Arc<LabState>,
@@ -793,15 +903,6 @@ fn admit(
             "BadRequest",
             "the object provided is unrecognized: missing metadata",
         ));
-    }
-    if let (Some(av), Some(k)) = (obj["apiVersion"].as_str(), obj["kind"].as_str()) {
-        if k != rt.kind || (av != rt.api_version()) {
-            return Err(ApiError::new(
-                400,
-                "BadRequest",
-                format!("the API version in the data ({av}) does not match the expected API version ({})", rt.api_version()),
-            ));
-        }
     }
     let mut warnings = vec![];
     if let Some(s) = &rt.schema {
@@ -838,6 +939,10 @@ fn admit(
         ("", "namespaces") => defaults::namespace(obj),
         ("", "secrets") => defaults::secret(obj),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let errs = super::registry::crd_name_errors(obj, old.is_none());
+            if !errs.is_empty() {
+                return Err(ApiError::invalid(rt, &name, &errs));
+            }
             if super::registry::from_crd(obj).is_empty() {
                 return Err(ApiError::new(
                     422,
@@ -869,16 +974,83 @@ pub(super) fn create_value(
     state: &Arc<LabState>,
     rt: &ResourceType,
     ns: &str,
-    mut obj: Value,
+    obj: Value,
     ps: &[(String, String)],
 ) -> Result<Out, ApiError> {
-    if !obj.is_object() {
-        return Err(ApiError::new(
-            400,
-            "BadRequest",
-            "the object provided is unrecognized: not a JSON object",
-        ));
+    create_with(state, rt, ns, obj, ps, None)
+}
+
+/// The entries of `metadata.managedFields` after a write, and the time it happened.
+fn ssa_write<'a>(
+    rt: &'a ResourceType,
+    api_version: &'a str,
+    sub: Option<&'a str>,
+    now: &'a str,
+) -> ssa::Write<'a> {
+    let types = rt
+        .schema
+        .as_ref()
+        .map_or(ssa::Types::builtin(), ssa::Types::crd);
+    // What each endpoint resets is nobody's to own there (the strategies' reset fields).
+    let ignored = match (rt.status_subresource, sub) {
+        (true, Some("status")) => ssa::top_fields(&["spec"]),
+        (true, _) => ssa::top_fields(&["status"]),
+        _ => ssa::FieldSet::default(),
+    };
+    ssa::Write {
+        types,
+        api_version,
+        subresource: sub.unwrap_or_default(),
+        ignored,
+        now,
     }
+}
+
+/// Ownership after a non-apply write by the request's manager, onto `obj`'s metadata.
+fn record_update(
+    rt: &ResourceType,
+    sub: Option<&str>,
+    old: &Value,
+    new: &mut Value,
+    ps: &[(String, String)],
+) -> Result<Vec<ssa::Entry>, ApiError> {
+    let sent = new["metadata"]
+        .as_object_mut()
+        .and_then(|m| m.remove("managedFields"))
+        .unwrap_or(Value::Null);
+    let base = ssa::base_entries(&sent, &old["metadata"]["managedFields"], sub.is_some())
+        .map_err(|e| ApiError::new(400, "BadRequest", format!("invalid managedFields: {e}")))?;
+    let mut old = old.clone();
+    if let Some(m) = old["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    let (now, api_version) = (now_rfc3339(), rt.api_version());
+    let w = ssa_write(rt, &api_version, sub, &now);
+    let manager = param(ps, "fieldManager").unwrap_or("lbctl-lab");
+    Ok(ssa::update(&w, base, &old, new, manager))
+}
+
+fn set_managed_fields(obj: &mut Value, entries: &[ssa::Entry]) {
+    let encoded = ssa::encode(entries);
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        if encoded.as_array().is_some_and(|a| !a.is_empty()) {
+            m.insert("managedFields".into(), encoded);
+        } else {
+            m.remove("managedFields");
+        }
+    }
+}
+
+/// A create, with the ownership an apply computed (`applied`) or that of an update.
+fn create_with(
+    state: &Arc<LabState>,
+    rt: &ResourceType,
+    ns: &str,
+    mut obj: Value,
+    ps: &[(String, String)],
+    applied: Option<Vec<ssa::Entry>>,
+) -> Result<Out, ApiError> {
+    check_body(rt, &obj)?;
     if obj["metadata"].is_null() {
         obj["metadata"] = json!({});
     }
@@ -922,6 +1094,10 @@ pub(super) fn create_value(
         m.remove("namespace");
     }
     obj["metadata"]["name"] = json!(name);
+    let entries = match applied {
+        Some(e) => e,
+        None => record_update(rt, None, &json!({}), &mut obj, ps)?,
+    };
     let warnings = admit(state, rt, &mut obj, None, ps)?;
     let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     if rt.namespaced
@@ -948,9 +1124,9 @@ pub(super) fn create_value(
     meta["creationTimestamp"] = json!(now_rfc3339());
     if let Some(m) = meta.as_object_mut() {
         m.remove("resourceVersion");
-        m.remove("managedFields");
         m.remove("generateName");
     }
+    set_managed_fields(&mut obj, &entries);
     if rt.has_spec {
         obj["metadata"]["generation"] = json!(1);
     }
@@ -963,6 +1139,8 @@ pub(super) fn create_value(
 }
 
 /// Replaces an object, honouring optimistic concurrency and the status subresource split.
+/// `applied`: the ownership a server-side apply computed (else the write is an update).
+#[allow(clippy::too_many_arguments)]
 fn replace(
     state: &Arc<LabState>,
     rt: &ResourceType,
@@ -971,6 +1149,7 @@ fn replace(
     sub: Option<&str>,
     mut new: Value,
     ps: &[(String, String)],
+    applied: Option<Vec<ssa::Entry>>,
 ) -> Result<Out, ApiError> {
     let old = {
         let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -979,19 +1158,13 @@ fn replace(
             .cloned()
             .ok_or_else(|| not_found(rt, name))?
     };
-    if !new.is_object() {
-        return Err(ApiError::new(
-            400,
-            "BadRequest",
-            "the object provided is unrecognized: not a JSON object",
-        ));
-    }
+    check_body(rt, &new)?;
     if let Some(n) = new["metadata"]["name"].as_str() {
         if n != name {
             return Err(ApiError::new(
                 400,
                 "BadRequest",
-                "the name of the object does not match the name on the URL",
+                format!("the name of the object ({n}) does not match the name on the URL ({name})"),
             ));
         }
     }
@@ -1025,6 +1198,10 @@ fn replace(
     if rt.namespaced {
         new["metadata"]["namespace"] = json!(ns);
     }
+    let entries = match applied {
+        Some(e) => e,
+        None => record_update(rt, sub, &old, &mut new, ps)?,
+    };
     let warnings = if sub == Some("status") {
         vec![]
     } else {
@@ -1035,9 +1212,7 @@ fn replace(
         new["metadata"]["generation"] = json!(g + 1);
     }
     new = with_gvk(rt, new);
-    if let Some(m) = new["metadata"].as_object_mut() {
-        m.remove("managedFields");
-    }
+    set_managed_fields(&mut new, &entries);
     let mut cmp_new = new.clone();
     cmp_new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
     if cmp_new == with_gvk(rt, old.clone()) || param(ps, "dryRun").is_some() {
@@ -1073,7 +1248,7 @@ fn update(
     ps: &[(String, String)],
 ) -> Result<(u16, Out), ApiError> {
     let new = parse_body(body, content_type)?;
-    replace(state, rt, ns, name, sub, new, ps).map(|o| (200, o))
+    replace(state, rt, ns, name, sub, new, ps, None).map(|o| (200, o))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1088,29 +1263,24 @@ fn patch_obj(
     ps: &[(String, String)],
 ) -> Result<(u16, Out), ApiError> {
     let ct = content_type.split(';').next().unwrap_or_default().trim();
-    let p = parse_body(
-        body,
-        if ct == "application/apply-patch+yaml" {
-            "yaml"
-        } else {
-            "json"
-        },
-    )?;
+    let is_apply = ct == "application/apply-patch+yaml";
+    let p = parse_body(body, if is_apply { "yaml" } else { "json" })?;
+    if is_apply {
+        check_apply_config(rt, ns, name, &p, ps)?;
+    }
     let current = {
         let store = state.store.lock().unwrap_or_else(|p| p.into_inner());
         store.get(&rt.store_key(), ns, name).cloned()
     };
     let Some(mut obj) = current else {
-        if ct == "application/apply-patch+yaml" {
-            if param(ps, "fieldManager").is_none_or(str::is_empty) {
-                return Err(ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
-            }
-            let mut p = p;
-            p["metadata"]["name"] = json!(name);
-            return create_value(state, rt, ns, p, ps).map(|o| (201, o));
+        if is_apply {
+            let (mut created, entries) = server_side_apply(rt, ns, name, sub, &json!({}), &p, ps)?;
+            created["metadata"]["name"] = json!(name);
+            return create_with(state, rt, ns, created, ps, Some(entries)).map(|o| (201, o));
         }
         return Err(not_found(rt, name));
     };
+    let mut applied = None;
     match ct {
         "application/merge-patch+json" => patch::merge_patch(&mut obj, &p),
         "application/json-patch+json" => {
@@ -1120,17 +1290,34 @@ fn patch_obj(
             if rt.schema.is_some() {
                 return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
             }
+            if !p.is_object() {
+                return Err(ApiError::new(
+                    400,
+                    "BadRequest",
+                    format!("json: cannot unmarshal {} into Go value of type map[string]interface {{}}", decode::json_kind(&p)),
+                ));
+            }
             patch::strategic_merge_patch(&mut obj, &p)
         }
         "application/apply-patch+yaml" => {
-            if param(ps, "fieldManager").is_none_or(str::is_empty) {
-                return Err(ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
-            }
-            patch::apply(&mut obj, &p)
+            let (merged, entries) = server_side_apply(rt, ns, name, sub, &obj, &p, ps)?;
+            obj = merged;
+            applied = Some(entries);
         }
         other => {
             return Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other})")))
         }
+    }
+    // What the patch made must still decode as the kind, or it is the patch that is invalid.
+    if let Err(e) = decode::check(&rt.group, &rt.kind, &obj) {
+        let shown = serde_json::to_string(&obj).unwrap_or_default();
+        let mut err = ApiError::new(
+            422,
+            "Invalid",
+            format!(" \"\" is invalid: patch: Invalid value: {shown:?}: {e}"),
+        );
+        err.details = json!({"causes": [{"reason": "FieldValueInvalid", "message": format!("Invalid value: {shown:?}: {e}"), "field": "patch"}]});
+        return Err(err);
     }
     // A patch applies to the version it was read at unless it carries its own precondition.
     if p["metadata"]["resourceVersion"].is_null() {
@@ -1138,7 +1325,100 @@ fn patch_obj(
             m.remove("resourceVersion");
         }
     }
-    replace(state, rt, ns, name, sub, obj, ps).map(|o| (200, o))
+    replace(state, rt, ns, name, sub, obj, ps, applied).map(|o| (200, o))
+}
+
+/// What a real server refuses in an apply configuration before merging it.
+fn check_apply_config(
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    p: &Value,
+    ps: &[(String, String)],
+) -> Result<(), ApiError> {
+    if param(ps, "fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+    }
+    let bad = |m: String| ApiError::new(400, "BadRequest", m);
+    if !p.is_object() {
+        return Err(bad(format!("error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}", decode::json_kind(p))));
+    }
+    if !p["metadata"]["managedFields"].is_null() {
+        return Err(bad("metadata.managedFields must be nil".into()));
+    }
+    let av = p["apiVersion"].as_str().unwrap_or_default();
+    if av != rt.api_version() {
+        return Err(bad(format!("Incorrect version specified in apply patch. Specified patch version: {av}, expected: {}", rt.api_version())));
+    }
+    let kind = p["kind"].as_str().unwrap_or_default();
+    if kind != rt.kind {
+        return Err(bad(format!(
+            "Incorrect kind specified in apply patch. Specified patch kind: {kind}, expected: {}",
+            rt.kind
+        )));
+    }
+    let pname = p["metadata"]["name"].as_str().unwrap_or_default();
+    if pname != name {
+        return Err(bad(format!(
+            "the name of the object ({pname}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let Some(pns) = p["metadata"]["namespace"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
+        if rt.namespaced && pns != ns {
+            return Err(bad(format!("the namespace of the object ({pns}) does not match the namespace on the request ({ns})")));
+        }
+    }
+    Ok(())
+}
+
+/// Merges an apply configuration into `live`, with ownership; conflicts are the apply's 409.
+fn server_side_apply(
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    live: &Value,
+    config: &Value,
+    ps: &[(String, String)],
+) -> Result<(Value, Vec<ssa::Entry>), ApiError> {
+    let entries = ssa::decode(&live["metadata"]["managedFields"]).map_err(|e| {
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("failed to decode managed fields: {e}"),
+        )
+    })?;
+    let mut live = live.clone();
+    if let Some(m) = live["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    let (now, api_version) = (now_rfc3339(), rt.api_version());
+    let w = ssa_write(rt, &api_version, sub, &now);
+    let manager = param(ps, "fieldManager").unwrap_or_default();
+    let force = param(ps, "force") == Some("true");
+    match ssa::apply(&w, entries, &live, config, manager, force) {
+        Ok(out) => Ok(out),
+        Err(ssa::ApplyError::Conflicts(c)) => {
+            let causes: Vec<Value> = c
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.path}))
+                .collect();
+            let mut e = ApiError::new(409, "Conflict", ssa::conflict_message(&c));
+            e.details = json!({"causes": causes});
+            Err(e)
+        }
+        Err(ssa::ApplyError::Invalid(m)) => {
+            let gvk = format!("{}/{}, Kind={}", rt.group, rt.version, rt.kind);
+            Err(ApiError::new(
+                500,
+                "InternalError",
+                format!("failed to create typed patch object ({gvk} {ns}/{name}): {m}"),
+            ))
+        }
+    }
 }
 
 fn delete(
@@ -1148,6 +1428,13 @@ fn delete(
     name: &str,
     ps: &[(String, String)],
 ) -> Result<(u16, Out), ApiError> {
+    // The types come from the store (CRDs): read them before taking its lock, which is not
+    // reentrant — a namespace delete once locked it twice and hung the lab for good.
+    let types = if rt.group.is_empty() && rt.plural == "namespaces" {
+        state.types()
+    } else {
+        vec![]
+    };
     let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     if param(ps, "dryRun").is_some() {
         let o = store
@@ -1161,7 +1448,7 @@ fn delete(
         .ok_or_else(|| not_found(rt, name))?;
     if rt.group.is_empty() && rt.plural == "namespaces" {
         // Namespace deletion takes its objects with it (immediately: the lab has no finalizers).
-        for t in state.types().iter().filter(|t| t.namespaced) {
+        for t in types.iter().filter(|t| t.namespaced) {
             let names: Vec<String> = store
                 .list(&t.store_key(), Some(name))
                 .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
@@ -1228,6 +1515,34 @@ fn delete_collection(
     ))
 }
 
+/// `timeoutSeconds` of a watch as a real server takes it: an int64 (else 400), multiplied into
+/// a Go `time.Duration` (which wraps); 0 is the server's default, and a negative result ends the
+/// watch at once.
+fn watch_timeout(v: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let secs: i64 = v.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!("strconv.ParseInt: parsing {v:?}: {why}"),
+        )
+    })?;
+    let nanos = secs.wrapping_mul(1_000_000_000);
+    Ok(match nanos {
+        0 => None,
+        n if n < 0 => Some(Duration::ZERO),
+        n => Some(Duration::from_nanos(n.unsigned_abs())),
+    })
+}
+
 fn watch(
     state: &Arc<LabState>,
     rt: &ResourceType,
@@ -1245,9 +1560,10 @@ fn watch(
     };
     let bookmarks = param(ps, "allowWatchBookmarks") == Some("true");
     let send_initial = param(ps, "sendInitialEvents") == Some("true");
-    let timeout = param(ps, "timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let timeout = match watch_timeout(param(ps, "timeoutSeconds")) {
+        Ok(t) => t,
+        Err(e) => return err_resp(e),
+    };
     let rv_param = param(ps, "resourceVersion").unwrap_or_default().to_string();
     let include_object = param(ps, "includeObject").unwrap_or("Metadata").to_string();
     let key = rt.store_key();
@@ -1335,7 +1651,7 @@ fn watch(
             }
         }
         let Some(live) = live.as_mut() else { return };
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut last_rv = current_rv;
         loop {

@@ -1,9 +1,12 @@
 //! The lab: an embedded, in-memory Kubernetes API server that kubectl and kube-rs use unmodified.
 
 mod auth;
+mod decode;
 mod defaults;
 mod discovery;
 mod http;
+mod labels;
+pub mod limits;
 mod paging;
 mod patch;
 mod protobuf;
@@ -12,6 +15,7 @@ pub mod rbac;
 pub mod registry;
 pub mod scenario;
 mod schema;
+mod ssa;
 pub mod store;
 pub mod table;
 
@@ -72,11 +76,19 @@ pub struct Fault {
     pub count: usize,
 }
 
+/// The most recent requests, and how many there were in all (so readers can resume by count).
+#[derive(Default)]
+struct RequestLog {
+    records: std::collections::VecDeque<RequestRecord>,
+    total: usize,
+}
+
 pub struct LabState {
     pub addr: SocketAddr,
     store: Mutex<Store>,
     allocators: Mutex<defaults::Allocators>,
-    log: Mutex<Vec<RequestRecord>>,
+    log: Mutex<RequestLog>,
+    limits: Mutex<limits::Limits>,
     faults: Mutex<Vec<Fault>>,
     cut_watches: tokio::sync::watch::Sender<u64>,
     builtins: Vec<ResourceType>,
@@ -88,9 +100,15 @@ impl LabState {
     fn new(addr: SocketAddr) -> Self {
         LabState {
             addr,
-            store: Mutex::new(Store::default()),
+            store: Mutex::new({
+                let l = limits::Limits::default();
+                let mut s = Store::default();
+                s.set_history_limits(l.history_events, l.history_bytes);
+                s
+            }),
             allocators: Mutex::new(Default::default()),
-            log: Mutex::new(vec![]),
+            log: Mutex::new(RequestLog::default()),
+            limits: Mutex::new(limits::Limits::default()),
             faults: Mutex::new(vec![]),
             cut_watches: tokio::sync::watch::channel(0).0,
             builtins: registry::builtins(),
@@ -109,7 +127,14 @@ impl LabState {
             ),
             None,
         ) {
-            out.extend(registry::from_crd(crd));
+            // A CRD cannot take over a built-in resource: the built-in is served, as on a real
+            // server, and discovery lists it once.
+            out.extend(registry::from_crd(crd).into_iter().filter(|t| {
+                !self
+                    .builtins
+                    .iter()
+                    .any(|b| b.group == t.group && b.plural == t.plural)
+            }));
         }
         out
     }
@@ -136,7 +161,21 @@ impl LabState {
     }
 
     fn log(&self, r: RequestRecord) {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+        let limit = self
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request_log;
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.total += 1;
+        if limit == 0 {
+            log.records.clear();
+            return;
+        }
+        log.records.push_back(r);
+        while log.records.len() > limit {
+            log.records.pop_front();
+        }
     }
 
     fn take_fault(&self, method: &Method, path: &str) -> Option<Fault> {
@@ -214,7 +253,7 @@ impl Lab {
                     };
                     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
                         let st = st.clone();
-                        async move { http::handle(st, req).await }
+                        async move { http::handle_catching_panics(st, req).await }
                     });
                     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -272,28 +311,73 @@ impl Lab {
         kube::Client::try_from(cfg)
     }
 
+    /// The requests still held (the most recent, up to the request-log limit).
     pub fn requests(&self) -> Vec<RequestRecord> {
+        let log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.records.iter().cloned().collect()
+    }
+
+    /// Requests after the first `from` ever made (cheap to poll: clones only the new ones), and
+    /// the count to resume from. Those the request-log limit already dropped are skipped.
+    pub fn requests_since(&self, from: usize) -> (Vec<RequestRecord>, usize) {
+        let log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
+        let first_held = log.total - log.records.len();
+        let new = log
+            .records
+            .iter()
+            .skip(from.saturating_sub(first_held))
+            .cloned()
+            .collect();
+        (new, log.total)
+    }
+
+    /// How many requests the lab has served (held or not).
+    pub fn request_count(&self) -> usize {
         self.state
             .log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Requests after the first `from` (cheap to poll: clones only the new ones).
-    pub fn requests_since(&self, from: usize) -> Vec<RequestRecord> {
-        let log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.get(from..)
-            .map(<[RequestRecord]>::to_vec)
-            .unwrap_or_default()
+            .total
     }
 
     pub fn clear_requests(&self) {
+        let mut log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.records.clear();
+    }
+
+    /// Sets the lab's memory bounds (watch history, request log).
+    pub fn set_limits(&self, l: limits::Limits) {
+        *self.state.limits.lock().unwrap_or_else(|p| p.into_inner()) = l;
         self.state
-            .log
+            .store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .set_history_limits(l.history_events, l.history_bytes);
+        let mut log = self.state.log.lock().unwrap_or_else(|p| p.into_inner());
+        while log.records.len() > l.request_log {
+            log.records.pop_front();
+        }
+    }
+
+    /// What the lab holds beyond its objects.
+    pub fn usage(&self) -> limits::Usage {
+        let (history_events, history_bytes) = self
+            .state
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .history_usage();
+        limits::Usage {
+            history_events,
+            history_bytes,
+            request_log: self
+                .state
+                .log
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .records
+                .len(),
+        }
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -1,5 +1,5 @@
-//! Patch semantics: JSON merge patch, JSON patch, the strategic merge patch kubectl's client-side
-//! apply sends for built-in kinds, and an approximation of server-side apply.
+//! Patch semantics: JSON merge patch, JSON patch and the strategic merge patch kubectl's client-side
+//! apply sends for built-in kinds (server-side apply is in `ssa`).
 
 use serde_json::Value;
 
@@ -109,24 +109,6 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
                 tmap.insert(k.clone(), fresh);
             }
         }
-    }
-}
-
-/// Server-side apply, approximated: the applied configuration is merged into the live object,
-/// maps recursively, lists replaced. Field ownership is not tracked.
-pub fn apply(target: &mut Value, applied: &Value) {
-    match (target.as_object_mut(), applied.as_object()) {
-        (Some(t), Some(a)) => {
-            for (k, v) in a {
-                match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => apply(existing, v),
-                    _ => {
-                        t.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        _ => *target = applied.clone(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Parsing of `labelSelector` and `fieldSelector` query strings as the API server accepts them.
+//! Parsing of `labelSelector` (see `labels`) and `fieldSelector` query strings as the API server
+//! accepts them.
 
 use serde_json::Value;
 
@@ -6,15 +7,11 @@ use serde_json::Value;
 enum Term {
     Eq(String, String),
     NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
 }
 
-/// A parsed label selector (`a=b,c!=d,e in (f,g),!h`).
+/// A parsed label selector (`a=b,c!=d,e in (f,g),!h,n>1`), as apimachinery parses it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelQuery(Vec<Term>);
+pub struct LabelQuery(super::labels::Selector);
 
 /// A parsed field selector (`metadata.name=x,metadata.namespace!=y`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,56 +39,13 @@ fn split_top_level(s: &str) -> Vec<&str> {
         .collect()
 }
 
-fn set_values(s: &str) -> Result<Vec<String>, String> {
-    let s = s.trim();
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised value set, found {s:?}"))?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
-}
-
 impl LabelQuery {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let mut terms = vec![];
-        for t in split_top_level(s) {
-            let term = if let Some(k) = t.strip_prefix('!') {
-                Term::NotExists(k.trim().to_string())
-            } else if let Some((k, v)) = t.split_once("!=") {
-                Term::NotEq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once("==") {
-                Term::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once('=') {
-                Term::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, rest)) = t.split_once(" notin ") {
-                Term::NotIn(k.trim().into(), set_values(rest)?)
-            } else if let Some((k, rest)) = t.split_once(" in ") {
-                Term::In(k.trim().into(), set_values(rest)?)
-            } else if t.contains(char::is_whitespace) || t.contains('(') {
-                return Err(format!("unable to parse requirement: {t:?}"));
-            } else {
-                Term::Exists(t.to_string())
-            };
-            terms.push(term);
-        }
-        Ok(LabelQuery(terms))
+        super::labels::Selector::parse(s).map(LabelQuery)
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = &obj["metadata"]["labels"];
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        self.0.iter().all(|t| match t {
-            Term::Eq(k, v) => get(k) == Some(v.as_str()),
-            Term::NotEq(k, v) => get(k) != Some(v.as_str()),
-            Term::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Term::NotIn(k, vs) => !get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Term::Exists(k) => get(k).is_some(),
-            Term::NotExists(k) => get(k).is_none(),
-        })
+        self.0.matches(obj)
     }
 }
 
@@ -129,7 +83,6 @@ impl FieldQuery {
         self.0.iter().all(|t| match t {
             Term::Eq(k, v) => &get(k) == v,
             Term::NotEq(k, v) => &get(k) != v,
-            _ => true,
         })
     }
 }
@@ -138,19 +91,6 @@ impl FieldQuery {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn label_queries() {
-        let o = json!({"metadata": {"labels": {"app": "web", "tier": "fe"}}});
-        let m = |s: &str| LabelQuery::parse(s).unwrap().matches(&o);
-        assert!(m("app=web"));
-        assert!(m("app==web,tier"));
-        assert!(!m("app!=web"));
-        assert!(m("app in (db, web),!missing"));
-        assert!(!m("tier notin (fe)"));
-        assert!(m(""));
-        assert!(LabelQuery::parse("app in web").is_err());
-    }
 
     #[test]
     fn field_queries() {

@@ -218,6 +218,37 @@ pub fn builtins() -> Vec<ResourceType> {
     ]
 }
 
+/// What apiextensions' validation says about a CRD's name and group (`create`: the approval rule
+/// for protected groups applies to new CRDs only). A CRD cannot define a core kind: its group
+/// must be a domain.
+pub fn crd_name_errors(crd: &Value, create: bool) -> Vec<String> {
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+    let mut errs = vec![];
+    if name != format!("{plural}.{group}") {
+        errs.push(format!(
+            "metadata.name: Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"
+        ));
+    }
+    if group.is_empty() {
+        errs.push("spec.group: Required value".into());
+    } else if !group.contains('.') {
+        errs.push(format!(
+            "spec.group: Invalid value: {group:?}: should be a domain with at least one dot"
+        ));
+    }
+    let protected = ["k8s.io", "kubernetes.io"]
+        .iter()
+        .any(|p| group == *p || group.ends_with(&format!(".{p}")));
+    let approved = crd["metadata"]["annotations"]["api-approved.kubernetes.io"].is_string();
+    if create && protected && !approved {
+        errs.push("metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111".into());
+    }
+    errs
+}
+
 /// The resource types a CRD object defines (one per served version). Malformed CRDs define none.
 pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];

