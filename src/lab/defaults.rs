@@ -253,6 +253,59 @@ pub fn service(
     }
 }
 
+/// `metav1.Time`'s wire form: whole seconds, UTC.
+const GO_TIME: &str = "%Y-%m-%dT%H:%M:%SZ";
+/// `metav1.MicroTime`'s wire form: microseconds, UTC.
+const GO_MICRO_TIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Re-renders the time string at `v` (if present) in `format`, truncating what it cannot hold.
+fn go_time(v: &mut Value, format: &str) -> Result<(), String> {
+    let Some(s) = v.as_str() else {
+        return Ok(());
+    };
+    let t: jiff::Timestamp = s.parse().map_err(|_| {
+        format!("parsing time {s:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse {s:?}")
+    })?;
+    let micros = jiff::Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t);
+    *v = json!(micros.strftime(format).to_string());
+    Ok(())
+}
+
+/// What a real server's decode into its Go types and encode back does to the fields lbctl's
+/// clients write: a `metav1.Time` keeps whole seconds, a `MicroTime` microseconds, and an
+/// `omitempty` integer that is zero disappears (a Service condition's `observedGeneration: 0`).
+/// Custom resources are stored as sent, so this applies to built-in kinds only. The error is a
+/// decode error (400).
+pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
+    match (group, plural) {
+        ("", "services") => {
+            for c in obj["status"]["conditions"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                if c["observedGeneration"].as_i64() == Some(0) {
+                    if let Some(m) = c.as_object_mut() {
+                        m.remove("observedGeneration");
+                    }
+                }
+                if let Some(t) = c.get_mut("lastTransitionTime") {
+                    go_time(t, GO_TIME)?;
+                }
+            }
+        }
+        ("coordination.k8s.io", "leases") => {
+            for f in ["acquireTime", "renewTime"] {
+                if let Some(t) = obj["spec"].get_mut(f) {
+                    go_time(t, GO_MICRO_TIME)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Namespace defaults: the metadata.name label, the kubernetes finalizer and phase Active.
 pub fn namespace(obj: &mut Value) {
     let name = obj["metadata"]["name"].clone();
@@ -311,6 +364,33 @@ mod tests {
         fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
         assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]
             .contains("may not change once set"));
+    }
+
+    #[test]
+    fn round_trip_drops_what_go_types_cannot_hold() {
+        let mut svc = json!({"status": {"conditions": [
+            {"type": "a", "observedGeneration": 0, "lastTransitionTime": "2026-01-02T03:04:05.678901234Z"},
+            {"type": "b", "observedGeneration": 3, "lastTransitionTime": "2026-01-02T04:04:05+01:00"}]}});
+        round_trip("", "services", &mut svc).unwrap();
+        let c = &svc["status"]["conditions"];
+        assert!(c[0].get("observedGeneration").is_none(), "{c}");
+        assert_eq!(c[0]["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        assert_eq!(c[1]["observedGeneration"], 3);
+        assert_eq!(c[1]["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        let mut lease =
+            json!({"spec": {"renewTime": "2026-01-02T03:04:05.123456789Z", "leaseTransitions": 0}});
+        round_trip("coordination.k8s.io", "leases", &mut lease).unwrap();
+        assert_eq!(lease["spec"]["renewTime"], "2026-01-02T03:04:05.123456Z");
+        assert_eq!(
+            lease["spec"]["leaseTransitions"], 0,
+            "a pointer keeps its zero"
+        );
+        let mut bad = json!({"status": {"conditions": [{"lastTransitionTime": "yesterday"}]}});
+        assert!(round_trip("", "services", &mut bad).is_err());
+        // Custom resources keep what they were sent.
+        let mut cr = json!({"status": {"conditions": [{"observedGeneration": 0}]}});
+        round_trip("cilium.io", "ciliumloadbalancerippools", &mut cr).unwrap();
+        assert_eq!(cr["status"]["conditions"][0]["observedGeneration"], 0);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use futures::SinkExt;
 use serde_json::{json, Value};
 
-use super::registry::ResourceType;
+use super::registry::{Generation, ResourceType};
 use super::store::{Event, EventType, Store};
 use super::{defaults, discovery, paging, patch, query, schema, table, LabState, RequestRecord};
 
@@ -828,6 +828,7 @@ pub(super) fn create_value(
     }
     obj["metadata"]["name"] = json!(name);
     let warnings = admit(state, rt, &mut obj, None, ps)?;
+    round_trip(rt, &mut obj)?;
     let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     if rt.namespaced
         && store
@@ -856,7 +857,7 @@ pub(super) fn create_value(
         m.remove("managedFields");
         m.remove("generateName");
     }
-    if rt.has_spec {
+    if rt.generation != Generation::None {
         obj["metadata"]["generation"] = json!(1);
     }
     let obj = with_gvk(rt, obj);
@@ -865,6 +866,43 @@ pub(super) fn create_value(
     }
     let stored = store.put(&rt.store_key(), ns, &name, obj);
     Ok((stored, warnings))
+}
+
+/// The typed decode/encode a real server puts every built-in object through.
+fn round_trip(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    defaults::round_trip(&rt.group, &rt.plural, obj).map_err(|e| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version {:?} cannot be handled as a {}: {e}",
+                rt.kind, rt.version, rt.kind
+            ),
+        )
+    })
+}
+
+/// Whether an update from `old` to `new` bumps `metadata.generation`, as the kind's strategy
+/// decides (status has already been split off per the status subresource).
+fn generation_moves(rt: &ResourceType, new: &Value, old: &Value) -> bool {
+    match rt.generation {
+        Generation::None => false,
+        Generation::Spec => new["spec"] != old["spec"],
+        Generation::NonMetadata => {
+            let content = |o: &Value| -> serde_json::Map<String, Value> {
+                o.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
+                            && !(rt.status_subresource && *k == "status")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            content(new) != content(old)
+        }
+    }
 }
 
 /// Replaces an object, honouring optimistic concurrency and the status subresource split.
@@ -923,8 +961,16 @@ fn replace(
             new["status"] = old["status"].clone();
         }
     }
+    // Requests cannot change these (the server's BeforeUpdate); absent stays absent.
     for f in ["uid", "creationTimestamp", "generation"] {
-        new["metadata"][f] = old["metadata"][f].clone();
+        match old["metadata"].get(f) {
+            Some(v) => new["metadata"][f] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(f);
+                }
+            }
+        }
     }
     new["metadata"]["name"] = json!(name);
     if rt.namespaced {
@@ -935,7 +981,8 @@ fn replace(
     } else {
         admit(state, rt, &mut new, Some(&old), ps)?
     };
-    if rt.has_spec && new["spec"] != old["spec"] {
+    round_trip(rt, &mut new)?;
+    if generation_moves(rt, &new, &old) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
         new["metadata"]["generation"] = json!(g + 1);
     }

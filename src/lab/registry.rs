@@ -2,6 +2,19 @@
 
 use serde_json::Value;
 
+/// How a kind's registry strategy treats `metadata.generation`. Only kinds whose strategy sets it
+/// have one; a Service, Lease or Node never does, and clients must cope with its absence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// Never set by the server (a client-sent value is stored as sent, as with a real server).
+    None,
+    /// 1 on create, bumped when `spec` changes (Pods, Deployments, DaemonSets, CRDs).
+    Spec,
+    /// Custom resources: 1 on create, bumped on any change outside `metadata` (and outside
+    /// `status` when the status subresource is enabled).
+    NonMetadata,
+}
+
 /// One served resource at one group/version.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceType {
@@ -15,8 +28,8 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     pub namespaced: bool,
     pub status_subresource: bool,
-    /// Objects of this kind carry `metadata.generation`, bumped on spec changes.
-    pub has_spec: bool,
+    /// Whether and when the server stamps and bumps `metadata.generation`.
+    pub generation: Generation,
     /// `openAPIV3Schema` of a CRD version, used for validation and OpenAPI.
     pub schema: Option<Value>,
     /// `additionalPrinterColumns` of a CRD version.
@@ -52,7 +65,7 @@ fn builtin(
     short: &[&str],
     namespaced: bool,
     status: bool,
-    has_spec: bool,
+    generation: Generation,
 ) -> ResourceType {
     ResourceType {
         group: group.into(),
@@ -69,7 +82,7 @@ fn builtin(
         },
         namespaced,
         status_subresource: status,
-        has_spec,
+        generation,
         schema: None,
         printer_columns: vec![],
         storage_version: version.into(),
@@ -77,144 +90,41 @@ fn builtin(
     }
 }
 
-/// The built-in kinds the lab serves.
+/// The built-in kinds the lab serves. Which of them carry `metadata.generation` follows each
+/// kind's registry strategy in kube-apiserver 1.33 (Pods got one in 1.33).
 pub fn builtins() -> Vec<ResourceType> {
-    vec![
-        builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            &["ns"],
-            false,
-            true,
-            true,
-        ),
-        builtin("", "v1", "Service", "services", &["svc"], true, true, true),
-        builtin("", "v1", "Node", "nodes", &["no"], false, true, true),
-        builtin("", "v1", "Pod", "pods", &["po"], true, true, true),
-        builtin(
-            "",
-            "v1",
-            "ConfigMap",
-            "configmaps",
-            &["cm"],
-            true,
-            false,
-            false,
-        ),
-        builtin(
-            "",
-            "v1",
-            "Endpoints",
-            "endpoints",
-            &["ep"],
-            true,
-            false,
-            false,
-        ),
-        builtin("", "v1", "Event", "events", &["ev"], true, false, false),
-        builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            &["sa"],
-            true,
-            false,
-            false,
-        ),
-        builtin(
-            "discovery.k8s.io",
-            "v1",
-            "EndpointSlice",
-            "endpointslices",
-            &[],
-            true,
-            false,
-            false,
-        ),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "Lease",
-            "leases",
-            &[],
-            true,
-            false,
-            true,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            &[],
-            false,
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            &[],
-            false,
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            &[],
-            true,
-            false,
-            false,
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            &[],
-            true,
-            false,
-            false,
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "DaemonSet",
-            "daemonsets",
-            &["ds"],
-            true,
-            true,
-            true,
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            &["deploy"],
-            true,
-            true,
-            true,
-        ),
-        builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            &["crd", "crds"],
-            false,
-            true,
-            true,
-        ),
-    ]
+    use Generation::{None as No, Spec};
+    #[rustfmt::skip]
+    let kinds: [(&str, &str, &str, &[&str], bool, bool, Generation); 17] = [
+        // group, kind, plural, short names, namespaced, status subresource, generation
+        ("", "Namespace", "namespaces", &["ns"], false, true, No),
+        ("", "Service", "services", &["svc"], true, true, No),
+        ("", "Node", "nodes", &["no"], false, true, No),
+        ("", "Pod", "pods", &["po"], true, true, Spec),
+        ("", "ConfigMap", "configmaps", &["cm"], true, false, No),
+        ("", "Endpoints", "endpoints", &["ep"], true, false, No),
+        ("", "Event", "events", &["ev"], true, false, No),
+        ("", "ServiceAccount", "serviceaccounts", &["sa"], true, false, No),
+        ("discovery.k8s.io", "EndpointSlice", "endpointslices", &[], true, false, No),
+        ("coordination.k8s.io", "Lease", "leases", &[], true, false, No),
+        ("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", &[], false, false, No),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", &[], false, false, No),
+        ("rbac.authorization.k8s.io", "Role", "roles", &[], true, false, No),
+        ("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", &[], true, false, No),
+        ("apps", "DaemonSet", "daemonsets", &["ds"], true, true, Spec),
+        ("apps", "Deployment", "deployments", &["deploy"], true, true, Spec),
+        ("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", &["crd", "crds"], false, true, Spec),
+    ];
+    kinds
+        .into_iter()
+        .map(
+            |(group, kind, plural, short, namespaced, status, generation)| {
+                builtin(
+                    group, "v1", kind, plural, short, namespaced, status, generation,
+                )
+            },
+        )
+        .collect()
 }
 
 /// The resource types a CRD object defines (one per served version). Malformed CRDs define none.
@@ -277,7 +187,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 categories: strs(&spec["names"]["categories"]),
                 namespaced: spec["scope"].as_str() == Some("Namespaced"),
                 status_subresource: v["subresources"]["status"].is_object(),
-                has_spec: true,
+                generation: Generation::NonMetadata,
                 schema: v["schema"]["openAPIV3Schema"]
                     .as_object()
                     .map(|o| Value::Object(o.clone())),

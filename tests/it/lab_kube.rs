@@ -115,11 +115,12 @@ async fn stale_update_conflicts_and_create_twice_already_exists() {
 }
 
 #[tokio::test]
-async fn status_subresource_is_separate_and_generation_tracks_spec() {
+async fn status_subresource_is_separate_and_services_have_no_generation() {
     let lab = support::lab(&["demo"]);
     let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
     let svc = api.get("demo-web").await.unwrap();
-    assert_eq!(svc.metadata.generation, Some(1));
+    // A Service's strategy never sets metadata.generation (only some kinds' do).
+    assert_eq!(svc.metadata.generation, None);
     let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}});
     // A status write through the main resource is ignored…
     let after = api
@@ -157,7 +158,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
             .as_deref(),
         Some("192.168.111.200")
     );
-    assert_eq!(after.metadata.generation, Some(1));
+    assert_eq!(after.metadata.generation, None);
     // Spec changes through the status subresource are ignored.
     let after = api
         .patch_status(
@@ -171,7 +172,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         after.spec.as_ref().unwrap().session_affinity.as_deref(),
         Some("None")
     );
-    // Labels do not bump generation; spec does, and the main write keeps status.
+    // Neither labels nor spec give a Service a generation; the main write keeps status.
     let after = api
         .patch(
             "demo-web",
@@ -180,7 +181,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         )
         .await
         .unwrap();
-    assert_eq!(after.metadata.generation, Some(1));
+    assert_eq!(after.metadata.generation, None);
     let after = api
         .patch(
             "demo-web",
@@ -189,7 +190,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         )
         .await
         .unwrap();
-    assert_eq!(after.metadata.generation, Some(2));
+    assert_eq!(after.metadata.generation, None);
     assert!(after
         .status
         .unwrap()
@@ -197,6 +198,105 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         .unwrap()
         .ingress
         .is_some());
+}
+
+#[tokio::test]
+async fn custom_resources_bump_generation_outside_metadata_and_status() {
+    let lab = support::lab(&["demo"]);
+    let client = lab.client().unwrap();
+    let pools: Api<CiliumLoadBalancerIPPool> = Api::all(client.clone());
+    let pool: CiliumLoadBalancerIPPool = serde_json::from_value(json!({
+        "apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool",
+        "metadata": {"name": "gen"},
+        "spec": {"blocks": [{"cidr": "10.9.0.0/24"}]},
+    }))
+    .unwrap();
+    let p = pools.create(&PostParams::default(), &pool).await.unwrap();
+    assert_eq!(p.metadata.generation, Some(1));
+    let pp = PatchParams::default();
+    let p = pools
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(1), "metadata does not count");
+    let p = pools
+        .patch_status(
+            "gen",
+            &pp,
+            &Patch::Merge(
+                json!({"status": {"conditions": [{"type": "x", "status": "True",
+                "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "observedGeneration": 0}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(1), "status does not count");
+    // A custom resource is stored as sent: its zero observedGeneration stays.
+    assert_eq!(
+        p.status.unwrap().conditions.unwrap()[0].observed_generation,
+        Some(0)
+    );
+    let p = pools
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"spec": {"disabled": true}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(2));
+    // Kinds whose strategy sets no generation never get one.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let c = cms
+        .create(&PostParams::default(), &cm("nogen", &[]))
+        .await
+        .unwrap();
+    assert_eq!(c.metadata.generation, None);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client, "default");
+    let l = leases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "nogen"},
+                "spec": {"holderIdentity": "a", "renewTime": "2026-01-01T00:00:00.123456789Z"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.metadata.generation, None);
+}
+
+#[tokio::test]
+async fn a_service_condition_reads_back_as_the_server_encodes_it() {
+    let lab = support::lab(&["demo"]);
+    let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
+    let body = json!({"status": {"conditions": [{"type": "example.com/Ready", "status": "True",
+        "reason": "Ok", "message": "", "observedGeneration": 0,
+        "lastTransitionTime": "2026-01-02T03:04:05.678Z"}]}});
+    let raw = lab.url() + "/api/v1/namespaces/demo/services/demo-web/status";
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+        ])
+        .args(["--data", &body.to_string(), &raw])
+        .output()
+        .unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &got["status"]["conditions"][0];
+    // observedGeneration is omitempty in Go: a 0 is not kept; metav1.Time keeps whole seconds.
+    assert!(c.get("observedGeneration").is_none(), "{c}");
+    assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
+    let svc = api.get("demo-web").await.unwrap();
+    let c = &svc.status.unwrap().conditions.unwrap()[0];
+    assert_eq!(c.observed_generation, None);
 }
 
 #[tokio::test]
@@ -373,9 +473,11 @@ async fn pools_are_served_as_v2_and_v2alpha1_and_validated() {
     match err {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 422);
+            // The type error names the value's type, not the value, as a real server's does.
             assert!(
-                s.message.contains("spec.disabled")
-                    && s.message.contains("must be of type boolean"),
+                s.message.contains(
+                    "spec.disabled: Invalid value: \"string\": spec.disabled in body must be of type boolean: \"string\""
+                ),
                 "{}",
                 s.message
             );
