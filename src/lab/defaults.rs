@@ -83,17 +83,17 @@ pub fn service(
         );
     }
     if let Some(old) = old {
+        // While a Service is and stays a LoadBalancer its class is fixed, set or not: unset to
+        // set is a change too. Only a type change to or from LoadBalancer may set or drop it.
         let (oc, nc) = (
-            &old["spec"]["loadBalancerClass"],
-            &spec["loadBalancerClass"],
+            old["spec"]["loadBalancerClass"].as_str(),
+            spec["loadBalancerClass"].as_str(),
         );
-        if oc.is_string()
-            && oc != nc
-            && old["spec"]["type"] == "LoadBalancer"
-            && ty == "LoadBalancer"
-        {
+        if oc != nc && old["spec"]["type"] == "LoadBalancer" && ty == "LoadBalancer" {
+            // Go prints a nil pointer as "null".
+            let shown = format!("{:?}", nc.unwrap_or("null"));
             errs.push(format!(
-                "spec.loadBalancerClass: Invalid value: {nc}: may not change once set"
+                "spec.loadBalancerClass: Invalid value: {shown}: may not change once set"
             ));
         }
         // Allocated values survive an update that omits them (the server's patchAllocatedValues).
@@ -360,6 +360,26 @@ mod tests {
             e.contains("spec.loadBalancerClass: Invalid value: \"y\": may not change once set"),
             "{e}"
         );
+        let mut unset = o.clone();
+        unset["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("loadBalancerClass");
+        let e = service(&mut a, &mut unset, Some(&old)).unwrap_err();
+        assert_eq!(
+            e,
+            ["spec.loadBalancerClass: Invalid value: \"null\": may not change once set"]
+        );
+        // Unset to set is a change as well…
+        let e = service(&mut a, &mut changed.clone(), Some(&unset)).unwrap_err();
+        assert_eq!(
+            e,
+            ["spec.loadBalancerClass: Invalid value: \"y\": may not change once set"]
+        );
+        // …but a type change to LoadBalancer may bring a class along.
+        let mut np = unset.clone();
+        np["spec"]["type"] = json!("NodePort");
+        service(&mut a, &mut changed.clone(), Some(&np)).unwrap();
         let mut fam = o.clone();
         fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
         assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]

@@ -363,6 +363,29 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
             ));
         }
     }
+    // Every request to a deprecated version carries the CRD's deprecation warning.
+    let deprecation = rt.deprecation_warning.clone();
+    let mut resp = resource(state, req, &t, &rt).await;
+    if let Some(w) = deprecation {
+        add_warning(&mut resp, &w);
+    }
+    resp
+}
+
+/// A `Warning: 299 - "text"` header, as the server's warning recorder writes it.
+fn add_warning(resp: &mut Resp, text: &str) {
+    if let Ok(h) = format!("299 - {text:?}").parse() {
+        resp.headers_mut().append(header::WARNING, h);
+    }
+}
+
+/// A request for objects of one resource type, its path already checked.
+async fn resource(
+    state: &Arc<LabState>,
+    req: Request<Body>,
+    t: &Target,
+    rt: &ResourceType,
+) -> Resp {
     let ps = params(req.uri().query());
     let table = wants_table(req.headers());
     let method = req.method().clone();
@@ -421,9 +444,7 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         Ok((code, v)) => {
             let mut r = json_resp(code, &v.0);
             for w in v.1 {
-                if let Ok(h) = format!("299 - {:?}", w).parse() {
-                    r.headers_mut().append(header::WARNING, h);
-                }
+                add_warning(&mut r, &w);
             }
             r
         }

@@ -37,6 +37,8 @@ pub struct ResourceType {
     pub storage_version: String,
     /// Every version served for this group/kind, preferred first.
     pub versions: Vec<String>,
+    /// The warning every request to this version gets when its CRD marks it deprecated.
+    pub deprecation_warning: Option<String>,
 }
 
 impl ResourceType {
@@ -87,6 +89,7 @@ fn builtin(
         printer_columns: vec![],
         storage_version: version.into(),
         versions: vec![version.into()],
+        deprecation_warning: None,
     }
 }
 
@@ -125,6 +128,58 @@ pub fn builtins() -> Vec<ResourceType> {
             },
         )
         .collect()
+}
+
+/// How Kubernetes orders API versions: GA before beta before alpha before anything else, then
+/// the higher major, then the higher minor (v2 > v1 > v2beta1 > v1beta2 > v1alpha1 > foo).
+fn version_priority(v: &str) -> (u8, u64, u64) {
+    let parse = |s: &str| -> Option<(u8, u64, u64)> {
+        let rest = s.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major: u64 = rest[..digits].parse().ok()?;
+        if major == 0 {
+            return None;
+        }
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((3, major, 0));
+        }
+        let (level, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (2, m)
+        } else if let Some(m) = tail.strip_prefix("alpha") {
+            (1, m)
+        } else {
+            return None;
+        };
+        if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((level, major, minor.parse().ok()?))
+    };
+    parse(v).unwrap_or((0, 0, 0))
+}
+
+/// apiextensions-apiserver's default text: "<group>/<version> <Kind> is deprecated", plus
+/// "; use <group>/<newest> <Kind>" naming the most preferred served, non-deprecated version that
+/// is newer than the deprecated one.
+fn default_deprecation_warning(spec: &Value, deprecated: &str) -> String {
+    let group = spec["group"].as_str().unwrap_or_default();
+    let kind = spec["names"]["kind"].as_str().unwrap_or_default();
+    let mut msg = format!("{group}/{deprecated} {kind} is deprecated");
+    let newest = spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"].as_bool() == Some(true) && v["deprecated"].as_bool() != Some(true))
+        .filter_map(|v| v["name"].as_str())
+        .filter(|n| version_priority(n) > version_priority(deprecated))
+        .max_by_key(|n| version_priority(n));
+    if let Some(n) = newest {
+        msg.push_str(&format!("; use {group}/{n} {kind}"));
+    }
+    msg
 }
 
 /// The resource types a CRD object defines (one per served version). Malformed CRDs define none.
@@ -197,7 +252,62 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     .unwrap_or_default(),
                 storage_version: storage.clone(),
                 versions: names.clone(),
+                deprecation_warning: (v["deprecated"].as_bool() == Some(true)).then(|| {
+                    v["deprecationWarning"]
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| default_deprecation_warning(spec, version))
+                }),
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn versions_order_as_kubernetes_orders_them() {
+        let mut v = vec![
+            "v1alpha1", "foo", "v2", "v1beta2", "v1", "v2beta1", "v1beta10",
+        ];
+        v.sort_by_key(|s| std::cmp::Reverse(version_priority(s)));
+        assert_eq!(
+            v,
+            ["v2", "v1", "v2beta1", "v1beta10", "v1beta2", "v1alpha1", "foo"]
+        );
+    }
+
+    #[test]
+    fn deprecated_versions_carry_a_warning() {
+        let crd = serde_json::to_value(crate::model::pool::crd()).unwrap();
+        let types = from_crd(&crd);
+        let w = |ver: &str| {
+            types
+                .iter()
+                .find(|t| t.version == ver)
+                .unwrap()
+                .deprecation_warning
+                .clone()
+        };
+        assert_eq!(
+            w("v2alpha1").as_deref(),
+            Some("cilium.io/v2alpha1 CiliumLoadBalancerIPPool is deprecated; use cilium.io/v2 CiliumLoadBalancerIPPool")
+        );
+        assert_eq!(w("v2"), None);
+        let custom = json!({"spec": {"group": "g.io", "names": {"kind": "K", "plural": "ks"}, "scope": "Cluster",
+            "versions": [{"name": "v1", "served": true, "storage": true, "deprecated": true, "deprecationWarning": "go away"}]}});
+        assert_eq!(
+            from_crd(&custom)[0].deprecation_warning.as_deref(),
+            Some("go away")
+        );
+        let alone = json!({"spec": {"group": "g.io", "names": {"kind": "K", "plural": "ks"}, "scope": "Cluster",
+            "versions": [{"name": "v1", "served": true, "storage": true, "deprecated": true}]}});
+        assert_eq!(
+            from_crd(&alone)[0].deprecation_warning.as_deref(),
+            Some("g.io/v1 K is deprecated")
+        );
+    }
 }
