@@ -512,7 +512,7 @@ fn select_page<'a>(
     ns: Option<&'a str>,
     ps: &[(String, String)],
 ) -> Result<(paging::Page<'a>, String), ApiError> {
-    let (lq, fq) = list_queries(ps)?;
+    let (lq, fq) = list_queries(rt, ps)?;
     let (limit, from) = list_chunking(ps)?;
     check_continue(from.as_ref(), store.compacted_rv())?;
     let page = paging::page(
@@ -597,7 +597,15 @@ fn list_json(
         .map_err(|e| ApiError::new(500, "InternalError", format!("encoding the list: {e}")))
 }
 
+/// The `fieldSelector` of a request: well-formed, and naming only fields the kind indexes.
+fn field_query(rt: &ResourceType, ps: &[(String, String)]) -> Result<query::FieldQuery, ApiError> {
+    query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
+        .and_then(|q| q.check(&rt.field_selectors()))
+        .map_err(|e| ApiError::new(400, "BadRequest", e))
+}
+
 fn list_queries(
+    rt: &ResourceType,
     ps: &[(String, String)],
 ) -> Result<(query::LabelQuery, query::FieldQuery), ApiError> {
     let lq =
@@ -608,8 +616,7 @@ fn list_queries(
                 format!("unable to parse requirement: {e}"),
             )
         })?;
-    let fq = query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
-        .map_err(|e| ApiError::new(400, "BadRequest", e))?;
+    let fq = field_query(rt, ps)?;
     Ok((lq, fq))
 }
 
@@ -1084,9 +1091,7 @@ fn patch_obj(
     };
     match ct {
         "application/merge-patch+json" => patch::merge_patch(&mut obj, &p),
-        "application/json-patch+json" => {
-            patch::json_patch(&mut obj, &p).map_err(|e| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?
-        }
+        "application/json-patch+json" => patch::json_patch(&mut obj, &p).map_err(json_patch_error)?,
         "application/strategic-merge-patch+json" => {
             if rt.schema.is_some() {
                 return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
@@ -1110,6 +1115,23 @@ fn patch_obj(
         }
     }
     replace(state, rt, ns, name, sub, obj, ps).map(|o| (200, o))
+}
+
+/// A JSON patch that does not decode is a 400; one whose operation fails is the 422 the server
+/// builds with `NewGenericServerResponse`: a fixed message, the library's text as the only cause.
+fn json_patch_error(e: patch::JsonPatchError) -> ApiError {
+    match e {
+        patch::JsonPatchError::Decode(m) => ApiError::new(400, "BadRequest", m),
+        patch::JsonPatchError::Apply(m) => {
+            let mut e = ApiError::new(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+            );
+            e.details = json!({"causes": [{"reason": "UnexpectedServerResponse", "message": m}]});
+            e
+        }
+    }
 }
 
 fn delete(
@@ -1210,9 +1232,9 @@ fn watch(
         Ok(q) => q,
         Err(e) => return err_resp(ApiError::new(400, "BadRequest", e)),
     };
-    let fq = match query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default()) {
+    let fq = match field_query(rt, ps) {
         Ok(q) => q,
-        Err(e) => return err_resp(ApiError::new(400, "BadRequest", e)),
+        Err(e) => return err_resp(e),
     };
     let bookmarks = param(ps, "allowWatchBookmarks") == Some("true");
     let send_initial = param(ps, "sendInitialEvents") == Some("true");

@@ -19,9 +19,27 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
-    let p: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| e.to_string())?;
-    json_patch::patch(target, &p).map_err(|e| e.to_string())
+/// Why a JSON patch was not applied.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JsonPatchError {
+    /// The body is not a JSON patch (the server answers 400).
+    Decode(String),
+    /// An operation failed (422); the text is what the server's patch library says.
+    Apply(String),
+}
+
+pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), JsonPatchError> {
+    let p: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| JsonPatchError::Decode(e.to_string()))?;
+    json_patch::patch(target, &p).map_err(|e| {
+        JsonPatchError::Apply(match e.kind {
+            // evanphx/json-patch's wording, which is what a real server reports.
+            json_patch::PatchErrorKind::TestFailed => {
+                format!("testing value {} failed: test failed", e.path)
+            }
+            _ => e.to_string(),
+        })
+    })
 }
 
 /// Strategic merge patch, with the directives kubectl emits (`$patch`, `$setElementOrder/…`,
@@ -446,7 +464,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t["spec"]["x"], json!(1));
-        assert!(json_patch(&mut t, &json!([{"op": "remove", "path": "/nope"}])).is_err());
-        assert!(json_patch(&mut t, &json!({"not": "a patch"})).is_err());
+        assert!(matches!(
+            json_patch(&mut t, &json!([{"op": "remove", "path": "/nope"}])),
+            Err(JsonPatchError::Apply(_))
+        ));
+        assert_eq!(
+            json_patch(
+                &mut t,
+                &json!([{"op": "test", "path": "/spec/x", "value": 2}])
+            ),
+            Err(JsonPatchError::Apply(
+                "testing value /spec/x failed: test failed".into()
+            ))
+        );
+        assert!(matches!(
+            json_patch(&mut t, &json!({"not": "a patch"})),
+            Err(JsonPatchError::Decode(_))
+        ));
     }
 }

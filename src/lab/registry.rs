@@ -39,6 +39,8 @@ pub struct ResourceType {
     pub versions: Vec<String>,
     /// The warning every request to this version gets when its CRD marks it deprecated.
     pub deprecation_warning: Option<String>,
+    /// A CRD version's `selectableFields` (as field paths without the leading dot).
+    pub selectable_fields: Vec<String>,
 }
 
 impl ResourceType {
@@ -52,6 +54,56 @@ impl ResourceType {
     pub fn group_version(&self) -> String {
         self.api_version()
     }
+    /// The fields a field selector may name for this kind: each kind's field-label conversion in
+    /// kube-apiserver (`metadata.name` and `metadata.namespace` unless the kind says otherwise;
+    /// a CRD adds its `selectableFields`).
+    pub fn field_selectors(&self) -> Vec<String> {
+        let own: &[&str] = match (self.group.as_str(), self.plural.as_str()) {
+            ("", "services") => &[
+                "metadata.name",
+                "metadata.namespace",
+                "spec.clusterIP",
+                "spec.type",
+            ],
+            ("", "pods") => &[
+                "metadata.name",
+                "metadata.namespace",
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+            ],
+            ("", "nodes") => &["metadata.name", "spec.unschedulable"],
+            ("", "namespaces") => &["metadata.name", "status.phase"],
+            ("", "secrets") => &["metadata.name", "metadata.namespace", "type"],
+            ("", "events") => &[
+                "metadata.name",
+                "metadata.namespace",
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            _ => &["metadata.name", "metadata.namespace"],
+        };
+        own.iter()
+            .map(|f| f.to_string())
+            .chain(self.selectable_fields.iter().cloned())
+            .collect()
+    }
+
     /// Key under which objects are stored: versions of one kind share their objects.
     pub fn store_key(&self) -> (String, String) {
         (self.group.clone(), self.plural.clone())
@@ -90,6 +142,7 @@ fn builtin(
         storage_version: version.into(),
         versions: vec![version.into()],
         deprecation_warning: None,
+        selectable_fields: vec![],
     }
 }
 
@@ -252,6 +305,13 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     .unwrap_or_default(),
                 storage_version: storage.clone(),
                 versions: names.clone(),
+                selectable_fields: v["selectableFields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["jsonPath"].as_str())
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect(),
                 deprecation_warning: (v["deprecated"].as_bool() == Some(true)).then(|| {
                     v["deprecationWarning"]
                         .as_str()
