@@ -439,6 +439,107 @@ async fn label_and_field_selectors() {
 }
 
 #[tokio::test]
+async fn field_selectors_name_only_what_each_kind_indexes() {
+    let lab = support::lab(&["demo"]);
+    let client = lab.client().unwrap();
+    let svcs: Api<Service> = Api::all(client.clone());
+    let list = |api: Api<Service>, f: &'static str| async move {
+        api.list(&ListParams::default().fields(f)).await
+    };
+    let lb = list(svcs.clone(), "spec.type=LoadBalancer").await.unwrap();
+    assert_eq!(lb.items.len(), 1);
+    let err = list(svcs.clone(), "spec.externalTrafficPolicy=Local")
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(
+                s.message,
+                "\"spec.externalTrafficPolicy\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\", \"spec.clusterIP\", \"spec.type\""
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Watches are held to the same rule.
+    let err = svcs
+        .watch(&WatchParams::default().fields("status.loadBalancer=x"), "0")
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 400),
+        "{err:?}"
+    );
+    // Syntax errors are 400s too.
+    for bad in ["metadata.name", "metadata.name=a=b", "metadata.name=a\\x"] {
+        let err = list(svcs.clone(), bad).await.unwrap_err();
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == 400),
+            "{bad}: {err:?}"
+        );
+    }
+    // Nodes index metadata.name and spec.unschedulable (a missing boolean reads "false").
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let schedulable = nodes
+        .list(&ListParams::default().fields("spec.unschedulable=false"))
+        .await
+        .unwrap();
+    assert_eq!(schedulable.items.len(), 2);
+    let err = nodes
+        .list(&ListParams::default().fields("metadata.namespace=x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.message == "\"metadata.namespace\" is not a known field selector: only \"metadata.name\", \"spec.unschedulable\""),
+        "{err:?}"
+    );
+    // Custom resources: name and namespace only (no selectableFields in Cilium's CRDs).
+    let pools: Api<CiliumLoadBalancerIPPool> = Api::all(client);
+    let err = pools
+        .list(&ListParams::default().fields("spec.disabled=false"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.message == "\"spec.disabled\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_json_patch_test_is_the_servers_fixed_422() {
+    let lab = support::lab(&["demo"]);
+    let svcs: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
+    let p: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/type", "value": "ClusterIP"}]))
+            .unwrap();
+    let err = svcs
+        .patch("demo-web", &PatchParams::default(), &Patch::Json::<()>(p))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert_eq!(
+                s.message,
+                "the server rejected our request due to an error in our request"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The test passing lets the rest apply.
+    let p: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/spec/type", "value": "LoadBalancer"},
+        {"op": "add", "path": "/metadata/labels/t", "value": "ok"}]))
+    .unwrap();
+    let s = svcs
+        .patch("demo-web", &PatchParams::default(), &Patch::Json::<()>(p))
+        .await
+        .unwrap();
+    assert_eq!(s.metadata.labels.unwrap()["t"], "ok");
+}
+
+#[tokio::test]
 async fn pools_are_served_as_v2_and_v2alpha1_and_validated() {
     let lab = support::lab(&["demo"]);
     let client = lab.client().unwrap();
