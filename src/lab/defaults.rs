@@ -279,11 +279,12 @@ fn go_time(v: &mut Value, format: &str) -> Result<(), String> {
 pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
     match (group, plural) {
         ("", "services") => {
-            for c in obj["status"]["conditions"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
+            // `get_mut`, not indexing: indexing would add the fields it looks for.
+            let conditions = obj
+                .get_mut("status")
+                .and_then(|s| s.get_mut("conditions"))
+                .and_then(Value::as_array_mut);
+            for c in conditions.into_iter().flatten() {
                 if c["observedGeneration"].as_i64() == Some(0) {
                     if let Some(m) = c.as_object_mut() {
                         m.remove("observedGeneration");
@@ -296,7 +297,7 @@ pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), Stri
         }
         ("coordination.k8s.io", "leases") => {
             for f in ["acquireTime", "renewTime"] {
-                if let Some(t) = obj["spec"].get_mut(f) {
+                if let Some(t) = obj.get_mut("spec").and_then(|s| s.get_mut(f)) {
                     go_time(t, GO_MICRO_TIME)?;
                 }
             }
@@ -405,6 +406,10 @@ mod tests {
             lease["spec"]["leaseTransitions"], 0,
             "a pointer keeps its zero"
         );
+        let mut bare = json!({"metadata": {}});
+        round_trip("", "services", &mut bare).unwrap();
+        round_trip("coordination.k8s.io", "leases", &mut bare).unwrap();
+        assert_eq!(bare, json!({"metadata": {}}), "adds nothing");
         let mut bad = json!({"status": {"conditions": [{"lastTransitionTime": "yesterday"}]}});
         assert!(round_trip("", "services", &mut bad).is_err());
         // Custom resources keep what they were sent.
