@@ -271,14 +271,29 @@ fn go_time(v: &mut Value, format: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What a real server's decode into its Go types and encode back does to the fields lbctl's
-/// clients write: a `metav1.Time` keeps whole seconds, a `MicroTime` microseconds, and an
-/// `omitempty` integer that is zero disappears (a Service condition's `observedGeneration: 0`).
+/// What a real server's decode into its Go types (with defaulting) and encode back does to the
+/// fields lbctl's clients write: a `metav1.Time` keeps whole seconds, a `MicroTime`
+/// microseconds, an `omitempty` integer that is zero disappears (a Service condition's
+/// `observedGeneration: 0`), and a LoadBalancer's ingress IP gets `ipMode: VIP`.
 /// Custom resources are stored as sent, so this applies to built-in kinds only. The error is a
 /// decode error (400).
 pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
     match (group, plural) {
         ("", "services") => {
+            // SetDefaults_Service: a LoadBalancer's ingress IPs get `ipMode: VIP` (GA since 1.32).
+            if obj["spec"]["type"] == "LoadBalancer" {
+                let ingress = obj
+                    .get_mut("status")
+                    .and_then(|s| s.get_mut("loadBalancer"))
+                    .and_then(|l| l.get_mut("ingress"))
+                    .and_then(Value::as_array_mut);
+                for i in ingress.into_iter().flatten() {
+                    let has_ip = i["ip"].as_str().is_some_and(|ip| !ip.is_empty());
+                    if has_ip && i.get("ipMode").is_none_or(Value::is_null) {
+                        i["ipMode"] = json!("VIP");
+                    }
+                }
+            }
             // `get_mut`, not indexing: indexing would add the fields it looks for.
             let conditions = obj
                 .get_mut("status")
@@ -405,6 +420,13 @@ mod tests {
         assert_eq!(
             lease["spec"]["leaseTransitions"], 0,
             "a pointer keeps its zero"
+        );
+        let mut lb = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [
+            {"ip": "10.0.0.1"}, {"ip": "10.0.0.2", "ipMode": "Proxy"}, {"hostname": "x"}]}}});
+        round_trip("", "services", &mut lb).unwrap();
+        assert_eq!(
+            lb["status"]["loadBalancer"]["ingress"],
+            json!([{"ip": "10.0.0.1", "ipMode": "VIP"}, {"ip": "10.0.0.2", "ipMode": "Proxy"}, {"hostname": "x"}])
         );
         let mut bare = json!({"metadata": {}});
         round_trip("", "services", &mut bare).unwrap();

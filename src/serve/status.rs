@@ -133,9 +133,24 @@ fn conditions_of(s: Option<&ServiceStatus>) -> &[Condition] {
     s.and_then(|s| s.conditions.as_deref()).unwrap_or(&[])
 }
 
-/// Whether writing `new` over `current` would change anything (absent and empty are equal).
+/// An ingress entry as the server keeps it: an IP without `ipMode` is defaulted to `VIP` (on a
+/// LoadBalancer, since 1.30), so the two mean the same.
+fn ingress_as_stored(i: &LoadBalancerIngress) -> LoadBalancerIngress {
+    let mut i = i.clone();
+    if i.ip_mode.is_none() && i.ip.as_deref().is_some_and(|ip| !ip.is_empty()) {
+        i.ip_mode = Some("VIP".to_owned());
+    }
+    i
+}
+
+/// Whether writing `new` over `current` would change anything the server keeps (absent and
+/// empty are equal, and so is whatever the server defaults or normalizes).
 pub fn service_status_differs(current: Option<&ServiceStatus>, new: &ServiceStatus) -> bool {
-    ingress_of(current) != ingress_of(Some(new))
+    let (a, b) = (ingress_of(current), ingress_of(Some(new)));
+    a.len() != b.len()
+        || a.iter()
+            .zip(b)
+            .any(|(x, y)| ingress_as_stored(x) != ingress_as_stored(y))
         || conditions_differ(conditions_of(current), conditions_of(Some(new)))
 }
 
@@ -395,6 +410,17 @@ mod tests {
             .ip_mode = Some("Proxy".into());
         let (extra, _) = compact(Some(odd.clone()), &svc(&odd));
         assert_eq!(extra.as_deref(), Some(&odd));
+        // The server's default ipMode needs no copy: it comes back by itself.
+        let mut vip = plain.clone();
+        vip.load_balancer
+            .as_mut()
+            .unwrap()
+            .ingress
+            .as_mut()
+            .unwrap()[0]
+            .ip_mode = Some("VIP".into());
+        let (extra, _) = compact(Some(vip.clone()), &svc(&vip));
+        assert!(extra.is_none());
     }
 
     fn pool(generation: i64) -> DesiredPool {

@@ -276,7 +276,8 @@ async fn a_service_condition_reads_back_as_the_server_encodes_it() {
     let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
     let body = json!({"status": {"conditions": [{"type": "example.com/Ready", "status": "True",
         "reason": "Ok", "message": "", "observedGeneration": 0,
-        "lastTransitionTime": "2026-01-02T03:04:05.678Z"}]}});
+        "lastTransitionTime": "2026-01-02T03:04:05.678Z"}],
+        "loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}});
     let raw = lab.url() + "/api/v1/namespaces/demo/services/demo-web/status";
     let out = std::process::Command::new("curl")
         .args([
@@ -294,6 +295,11 @@ async fn a_service_condition_reads_back_as_the_server_encodes_it() {
     // observedGeneration is omitempty in Go: a 0 is not kept; metav1.Time keeps whole seconds.
     assert!(c.get("observedGeneration").is_none(), "{c}");
     assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
+    // A LoadBalancer's ingress IP is defaulted to ipMode VIP.
+    assert_eq!(
+        got["status"]["loadBalancer"]["ingress"],
+        json!([{"ip": "192.168.111.200", "ipMode": "VIP"}])
+    );
     let svc = api.get("demo-web").await.unwrap();
     let c = &svc.status.unwrap().conditions.unwrap()[0];
     assert_eq!(c.observed_generation, None);
