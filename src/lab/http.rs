@@ -365,7 +365,7 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
     }
     // Every request to a deprecated version carries the CRD's deprecation warning.
     let deprecation = rt.deprecation_warning.clone();
-    let mut resp = resource(state, req, &t, &rt).await;
+    let mut resp = resource(state, req, &t, rt).await;
     if let Some(w) = deprecation {
         add_warning(&mut resp, &w);
     }
@@ -380,12 +380,7 @@ fn add_warning(resp: &mut Resp, text: &str) {
 }
 
 /// A request for objects of one resource type, its path already checked.
-async fn resource(
-    state: &Arc<LabState>,
-    req: Request<Body>,
-    t: &Target,
-    rt: &ResourceType,
-) -> Resp {
+async fn resource(state: &Arc<LabState>, req: Request<Body>, t: &Target, rt: ResourceType) -> Resp {
     let ps = params(req.uri().query());
     let table = wants_table(req.headers());
     let method = req.method().clone();
@@ -922,8 +917,9 @@ fn generation_moves(rt: &ResourceType, new: &Value, old: &Value) -> bool {
                     .into_iter()
                     .flatten()
                     .filter(|(k, _)| {
-                        !matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
-                            && !(rt.status_subresource && *k == "status")
+                        let skipped = matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
+                            || (rt.status_subresource && *k == "status");
+                        !skipped
                     })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()

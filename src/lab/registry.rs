@@ -146,12 +146,23 @@ fn builtin(
     }
 }
 
+/// group, kind, plural, short names, namespaced, status subresource, generation
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    bool,
+    Generation,
+);
+
 /// The built-in kinds the lab serves. Which of them carry `metadata.generation` follows each
 /// kind's registry strategy in kube-apiserver 1.33 (Pods got one in 1.33).
 pub fn builtins() -> Vec<ResourceType> {
     use Generation::{None as No, Spec};
     #[rustfmt::skip]
-    let kinds: [(&str, &str, &str, &[&str], bool, bool, Generation); 17] = [
+    let kinds: [Builtin; 17] = [
         // group, kind, plural, short names, namespaced, status subresource, generation
         ("", "Namespace", "namespaces", &["ns"], false, true, No),
         ("", "Service", "services", &["svc"], true, true, No),
