@@ -83,17 +83,17 @@ pub fn service(
         );
     }
     if let Some(old) = old {
+        // While a Service is and stays a LoadBalancer its class is fixed, set or not: unset to
+        // set is a change too. Only a type change to or from LoadBalancer may set or drop it.
         let (oc, nc) = (
-            &old["spec"]["loadBalancerClass"],
-            &spec["loadBalancerClass"],
+            old["spec"]["loadBalancerClass"].as_str(),
+            spec["loadBalancerClass"].as_str(),
         );
-        if oc.is_string()
-            && oc != nc
-            && old["spec"]["type"] == "LoadBalancer"
-            && ty == "LoadBalancer"
-        {
+        if oc != nc && old["spec"]["type"] == "LoadBalancer" && ty == "LoadBalancer" {
+            // Go prints a nil pointer as "null".
+            let shown = format!("{:?}", nc.unwrap_or("null"));
             errs.push(format!(
-                "spec.loadBalancerClass: Invalid value: {nc}: may not change once set"
+                "spec.loadBalancerClass: Invalid value: {shown}: may not change once set"
             ));
         }
         // Allocated values survive an update that omits them (the server's patchAllocatedValues).
@@ -253,6 +253,75 @@ pub fn service(
     }
 }
 
+/// `metav1.Time`'s wire form: whole seconds, UTC.
+const GO_TIME: &str = "%Y-%m-%dT%H:%M:%SZ";
+/// `metav1.MicroTime`'s wire form: microseconds, UTC.
+const GO_MICRO_TIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Re-renders the time string at `v` (if present) in `format`, truncating what it cannot hold.
+fn go_time(v: &mut Value, format: &str) -> Result<(), String> {
+    let Some(s) = v.as_str() else {
+        return Ok(());
+    };
+    let t: jiff::Timestamp = s.parse().map_err(|_| {
+        format!("parsing time {s:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse {s:?}")
+    })?;
+    let micros = jiff::Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t);
+    *v = json!(micros.strftime(format).to_string());
+    Ok(())
+}
+
+/// What a real server's decode into its Go types (with defaulting) and encode back does to the
+/// fields lbctl's clients write: a `metav1.Time` keeps whole seconds, a `MicroTime`
+/// microseconds, an `omitempty` integer that is zero disappears (a Service condition's
+/// `observedGeneration: 0`), and a LoadBalancer's ingress IP gets `ipMode: VIP`.
+/// Custom resources are stored as sent, so this applies to built-in kinds only. The error is a
+/// decode error (400).
+pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
+    match (group, plural) {
+        ("", "services") => {
+            // SetDefaults_Service: a LoadBalancer's ingress IPs get `ipMode: VIP` (GA since 1.32).
+            if obj["spec"]["type"] == "LoadBalancer" {
+                let ingress = obj
+                    .get_mut("status")
+                    .and_then(|s| s.get_mut("loadBalancer"))
+                    .and_then(|l| l.get_mut("ingress"))
+                    .and_then(Value::as_array_mut);
+                for i in ingress.into_iter().flatten() {
+                    let has_ip = i["ip"].as_str().is_some_and(|ip| !ip.is_empty());
+                    if has_ip && i.get("ipMode").is_none_or(Value::is_null) {
+                        i["ipMode"] = json!("VIP");
+                    }
+                }
+            }
+            // `get_mut`, not indexing: indexing would add the fields it looks for.
+            let conditions = obj
+                .get_mut("status")
+                .and_then(|s| s.get_mut("conditions"))
+                .and_then(Value::as_array_mut);
+            for c in conditions.into_iter().flatten() {
+                if c["observedGeneration"].as_i64() == Some(0) {
+                    if let Some(m) = c.as_object_mut() {
+                        m.remove("observedGeneration");
+                    }
+                }
+                if let Some(t) = c.get_mut("lastTransitionTime") {
+                    go_time(t, GO_TIME)?;
+                }
+            }
+        }
+        ("coordination.k8s.io", "leases") => {
+            for f in ["acquireTime", "renewTime"] {
+                if let Some(t) = obj.get_mut("spec").and_then(|s| s.get_mut(f)) {
+                    go_time(t, GO_MICRO_TIME)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Namespace defaults: the metadata.name label, the kubernetes finalizer and phase Active.
 pub fn namespace(obj: &mut Value) {
     let name = obj["metadata"]["name"].clone();
@@ -373,10 +442,68 @@ mod tests {
             e.contains("spec.loadBalancerClass: Invalid value: \"y\": may not change once set"),
             "{e}"
         );
+        let mut unset = o.clone();
+        unset["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("loadBalancerClass");
+        let e = service(&mut a, &mut unset, Some(&old)).unwrap_err();
+        assert_eq!(
+            e,
+            ["spec.loadBalancerClass: Invalid value: \"null\": may not change once set"]
+        );
+        // Unset to set is a change as well…
+        let e = service(&mut a, &mut changed.clone(), Some(&unset)).unwrap_err();
+        assert_eq!(
+            e,
+            ["spec.loadBalancerClass: Invalid value: \"y\": may not change once set"]
+        );
+        // …but a type change to LoadBalancer may bring a class along.
+        let mut np = unset.clone();
+        np["spec"]["type"] = json!("NodePort");
+        service(&mut a, &mut changed.clone(), Some(&np)).unwrap();
         let mut fam = o.clone();
         fam["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
         assert!(service(&mut a, &mut fam, Some(&old)).unwrap_err()[0]
             .contains("may not change once set"));
+    }
+
+    #[test]
+    fn round_trip_drops_what_go_types_cannot_hold() {
+        let mut svc = json!({"status": {"conditions": [
+            {"type": "a", "observedGeneration": 0, "lastTransitionTime": "2026-01-02T03:04:05.678901234Z"},
+            {"type": "b", "observedGeneration": 3, "lastTransitionTime": "2026-01-02T04:04:05+01:00"}]}});
+        round_trip("", "services", &mut svc).unwrap();
+        let c = &svc["status"]["conditions"];
+        assert!(c[0].get("observedGeneration").is_none(), "{c}");
+        assert_eq!(c[0]["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        assert_eq!(c[1]["observedGeneration"], 3);
+        assert_eq!(c[1]["lastTransitionTime"], "2026-01-02T03:04:05Z");
+        let mut lease =
+            json!({"spec": {"renewTime": "2026-01-02T03:04:05.123456789Z", "leaseTransitions": 0}});
+        round_trip("coordination.k8s.io", "leases", &mut lease).unwrap();
+        assert_eq!(lease["spec"]["renewTime"], "2026-01-02T03:04:05.123456Z");
+        assert_eq!(
+            lease["spec"]["leaseTransitions"], 0,
+            "a pointer keeps its zero"
+        );
+        let mut lb = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [
+            {"ip": "10.0.0.1"}, {"ip": "10.0.0.2", "ipMode": "Proxy"}, {"hostname": "x"}]}}});
+        round_trip("", "services", &mut lb).unwrap();
+        assert_eq!(
+            lb["status"]["loadBalancer"]["ingress"],
+            json!([{"ip": "10.0.0.1", "ipMode": "VIP"}, {"ip": "10.0.0.2", "ipMode": "Proxy"}, {"hostname": "x"}])
+        );
+        let mut bare = json!({"metadata": {}});
+        round_trip("", "services", &mut bare).unwrap();
+        round_trip("coordination.k8s.io", "leases", &mut bare).unwrap();
+        assert_eq!(bare, json!({"metadata": {}}), "adds nothing");
+        let mut bad = json!({"status": {"conditions": [{"lastTransitionTime": "yesterday"}]}});
+        assert!(round_trip("", "services", &mut bad).is_err());
+        // Custom resources keep what they were sent.
+        let mut cr = json!({"status": {"conditions": [{"observedGeneration": 0}]}});
+        round_trip("cilium.io", "ciliumloadbalancerippools", &mut cr).unwrap();
+        assert_eq!(cr["status"]["conditions"][0]["observedGeneration"], 0);
     }
 
     #[test]

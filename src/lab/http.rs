@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use futures::SinkExt;
 use serde_json::{json, Value};
 
-use super::registry::ResourceType;
+use super::registry::{Generation, ResourceType};
 use super::store::{Event, EventType, Store};
 use super::{
     auth, decode, defaults, discovery, paging, patch, protobuf, query, rbac, schema, ssa, table,
@@ -421,6 +421,24 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
             ));
         }
     }
+    // Every request to a deprecated version carries the CRD's deprecation warning.
+    let deprecation = rt.deprecation_warning.clone();
+    let mut resp = resource(state, req, &t, rt).await;
+    if let Some(w) = deprecation {
+        add_warning(&mut resp, &w);
+    }
+    resp
+}
+
+/// A `Warning: 299 - "text"` header, as the server's warning recorder writes it.
+fn add_warning(resp: &mut Resp, text: &str) {
+    if let Ok(h) = format!("299 - {text:?}").parse() {
+        resp.headers_mut().append(header::WARNING, h);
+    }
+}
+
+/// A request for objects of one resource type, its path already checked.
+async fn resource(state: &Arc<LabState>, req: Request<Body>, t: &Target, rt: ResourceType) -> Resp {
     let mut ps = params(req.uri().query());
     let table = wants_table(req.headers());
     let method = req.method().clone();
@@ -510,9 +528,7 @@ async fn route(state: &Arc<LabState>, req: Request<Body>) -> Resp {
         Ok((code, v)) => {
             let mut r = json_resp(code, &v.0);
             for w in v.1 {
-                if let Ok(h) = format!("299 - {:?}", w).parse() {
-                    r.headers_mut().append(header::WARNING, h);
-                }
+                add_warning(&mut r, &w);
             }
             r
         }
@@ -640,7 +656,7 @@ fn select_page<'a>(
     ns: Option<&'a str>,
     ps: &[(String, String)],
 ) -> Result<(paging::Page<'a>, String), ApiError> {
-    let (lq, fq) = list_queries(ps)?;
+    let (lq, fq) = list_queries(rt, ps)?;
     let (limit, from) = list_chunking(ps)?;
     check_continue(from.as_ref(), store.compacted_rv())?;
     let page = paging::page(
@@ -725,13 +741,20 @@ fn list_json(
         .map_err(|e| ApiError::new(500, "InternalError", format!("encoding the list: {e}")))
 }
 
+/// The `fieldSelector` of a request: well-formed, and naming only fields the kind indexes.
+fn field_query(rt: &ResourceType, ps: &[(String, String)]) -> Result<query::FieldQuery, ApiError> {
+    query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
+        .and_then(|q| q.check(&rt.field_selectors()))
+        .map_err(|e| ApiError::new(400, "BadRequest", e))
+}
+
 fn list_queries(
+    rt: &ResourceType,
     ps: &[(String, String)],
 ) -> Result<(query::LabelQuery, query::FieldQuery), ApiError> {
     let lq = query::LabelQuery::parse(param(ps, "labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::new(400, "BadRequest", e))?;
-    let fq = query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default())
-        .map_err(|e| ApiError::new(400, "BadRequest", e))?;
+    let fq = field_query(rt, ps)?;
     Ok((lq, fq))
 }
 
@@ -1099,6 +1122,7 @@ fn create_with(
         None => record_update(rt, None, &json!({}), &mut obj, ps)?,
     };
     let warnings = admit(state, rt, &mut obj, None, ps)?;
+    round_trip(rt, &mut obj)?;
     let mut store = state.store.lock().unwrap_or_else(|p| p.into_inner());
     if rt.namespaced
         && store
@@ -1127,7 +1151,7 @@ fn create_with(
         m.remove("generateName");
     }
     set_managed_fields(&mut obj, &entries);
-    if rt.has_spec {
+    if rt.generation != Generation::None {
         obj["metadata"]["generation"] = json!(1);
     }
     let obj = with_gvk(rt, obj);
@@ -1136,6 +1160,44 @@ fn create_with(
     }
     let stored = store.put(&rt.store_key(), ns, &name, obj);
     Ok((stored, warnings))
+}
+
+/// The typed decode/encode a real server puts every built-in object through.
+fn round_trip(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    defaults::round_trip(&rt.group, &rt.plural, obj).map_err(|e| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version {:?} cannot be handled as a {}: {e}",
+                rt.kind, rt.version, rt.kind
+            ),
+        )
+    })
+}
+
+/// Whether an update from `old` to `new` bumps `metadata.generation`, as the kind's strategy
+/// decides (status has already been split off per the status subresource).
+fn generation_moves(rt: &ResourceType, new: &Value, old: &Value) -> bool {
+    match rt.generation {
+        Generation::None => false,
+        Generation::Spec => new["spec"] != old["spec"],
+        Generation::NonMetadata => {
+            let content = |o: &Value| -> serde_json::Map<String, Value> {
+                o.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| {
+                        let skipped = matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
+                            || (rt.status_subresource && *k == "status");
+                        !skipped
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            content(new) != content(old)
+        }
+    }
 }
 
 /// Replaces an object, honouring optimistic concurrency and the status subresource split.
@@ -1191,8 +1253,16 @@ fn replace(
             new["status"] = old["status"].clone();
         }
     }
+    // Requests cannot change these (the server's BeforeUpdate); absent stays absent.
     for f in ["uid", "creationTimestamp", "generation"] {
-        new["metadata"][f] = old["metadata"][f].clone();
+        match old["metadata"].get(f) {
+            Some(v) => new["metadata"][f] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(f);
+                }
+            }
+        }
     }
     new["metadata"]["name"] = json!(name);
     if rt.namespaced {
@@ -1207,7 +1277,8 @@ fn replace(
     } else {
         admit(state, rt, &mut new, Some(&old), ps)?
     };
-    if rt.has_spec && new["spec"] != old["spec"] {
+    round_trip(rt, &mut new)?;
+    if generation_moves(rt, &new, &old) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
         new["metadata"]["generation"] = json!(g + 1);
     }
@@ -1283,9 +1354,7 @@ fn patch_obj(
     let mut applied = None;
     match ct {
         "application/merge-patch+json" => patch::merge_patch(&mut obj, &p),
-        "application/json-patch+json" => {
-            patch::json_patch(&mut obj, &p).map_err(|e| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?
-        }
+        "application/json-patch+json" => patch::json_patch(&mut obj, &p).map_err(json_patch_error)?,
         "application/strategic-merge-patch+json" => {
             if rt.schema.is_some() {
                 return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
@@ -1417,6 +1486,23 @@ fn server_side_apply(
                 "InternalError",
                 format!("failed to create typed patch object ({gvk} {ns}/{name}): {m}"),
             ))
+        }
+    }
+}
+
+/// A JSON patch that does not decode is a 400; one whose operation fails is the 422 the server
+/// builds with `NewGenericServerResponse`: a fixed message, the library's text as the only cause.
+fn json_patch_error(e: patch::JsonPatchError) -> ApiError {
+    match e {
+        patch::JsonPatchError::Decode(m) => ApiError::new(400, "BadRequest", m),
+        patch::JsonPatchError::Apply(m) => {
+            let mut e = ApiError::new(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+            );
+            e.details = json!({"causes": [{"reason": "UnexpectedServerResponse", "message": m}]});
+            e
         }
     }
 }
@@ -1554,9 +1640,9 @@ fn watch(
         Ok(q) => q,
         Err(e) => return err_resp(ApiError::new(400, "BadRequest", e)),
     };
-    let fq = match query::FieldQuery::parse(param(ps, "fieldSelector").unwrap_or_default()) {
+    let fq = match field_query(rt, ps) {
         Ok(q) => q,
-        Err(e) => return err_resp(ApiError::new(400, "BadRequest", e)),
+        Err(e) => return err_resp(e),
     };
     let bookmarks = param(ps, "allowWatchBookmarks") == Some("true");
     let send_initial = param(ps, "sendInitialEvents") == Some("true");

@@ -460,6 +460,8 @@ impl LabState {
         if let Some(st) = status {
             if rt.status_subresource {
                 created["status"] = st;
+                defaults::round_trip(&rt.group, &rt.plural, &mut created)
+                    .map_err(|e| http::ApiError::new(400, "BadRequest", e))?;
                 let name = created["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()

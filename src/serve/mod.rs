@@ -567,7 +567,7 @@ impl Ipam {
                     continue;
                 };
                 let new = status::pool_conditions(&p.conditions, &d, now);
-                if new == p.conditions {
+                if !status::conditions_differ(&p.conditions, &new) {
                     continue;
                 }
                 debug!(pool = %name, conflict = ?d.conflict, "writing pool status");

@@ -9,6 +9,33 @@ use serde_json::{json, Value};
 use crate::ipam::controller::{DesiredPool, DesiredService};
 use crate::model::names;
 
+/// `observedGeneration` for an object of `generation`: none when the object has none (a Service
+/// never does; it reads as 0). The server drops a written 0 anyway (`omitempty`), so writing it
+/// would make every later comparison see a difference that no write can remove.
+pub fn observed(generation: i64) -> Option<i64> {
+    (generation > 0).then_some(generation)
+}
+
+/// `now` as a `metav1.Time` can hold it (whole seconds), so what we compare is what we write.
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// A condition as the server gives it back: a zero `observedGeneration` gone, the time in whole
+/// seconds. Comparisons go through this, so a field the server normalizes never looks changed.
+fn as_stored(c: &Condition) -> Condition {
+    Condition {
+        observed_generation: c.observed_generation.filter(|g| *g != 0),
+        last_transition_time: Time(whole_seconds(c.last_transition_time.0)),
+        ..c.clone()
+    }
+}
+
+/// Whether two condition lists differ in anything the server keeps.
+pub fn conditions_differ(a: &[Condition], b: &[Condition]) -> bool {
+    a.len() != b.len() || a.iter().zip(b).any(|(x, y)| as_stored(x) != as_stored(y))
+}
+
 /// Sets condition `new` in `list` the way `meta.SetStatusCondition` does: one entry per type,
 /// `lastTransitionTime` kept unless the status flips. The first entry of the type keeps its
 /// position (duplicates left by Cilium < 1.15 are dropped).
@@ -48,6 +75,7 @@ pub fn service_status(
     desired: &DesiredService,
     now: Timestamp,
 ) -> ServiceStatus {
+    let now = whole_seconds(now);
     let old_ingress: &[LoadBalancerIngress] = current
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|l| l.ingress.as_deref())
@@ -81,7 +109,7 @@ pub fn service_status(
                 status: c.status.clone(),
                 reason: c.reason.clone(),
                 message: c.message.clone(),
-                observed_generation: Some(c.observed_generation),
+                observed_generation: observed(c.observed_generation),
                 last_transition_time: Time(now),
             },
         ),
@@ -105,10 +133,25 @@ fn conditions_of(s: Option<&ServiceStatus>) -> &[Condition] {
     s.and_then(|s| s.conditions.as_deref()).unwrap_or(&[])
 }
 
-/// Whether writing `new` over `current` would change anything (absent and empty are equal).
+/// An ingress entry as the server keeps it: an IP without `ipMode` is defaulted to `VIP` (on a
+/// LoadBalancer, since 1.30), so the two mean the same.
+fn ingress_as_stored(i: &LoadBalancerIngress) -> LoadBalancerIngress {
+    let mut i = i.clone();
+    if i.ip_mode.is_none() && i.ip.as_deref().is_some_and(|ip| !ip.is_empty()) {
+        i.ip_mode = Some("VIP".to_owned());
+    }
+    i
+}
+
+/// Whether writing `new` over `current` would change anything the server keeps (absent and
+/// empty are equal, and so is whatever the server defaults or normalizes).
 pub fn service_status_differs(current: Option<&ServiceStatus>, new: &ServiceStatus) -> bool {
-    ingress_of(current) != ingress_of(Some(new))
-        || conditions_of(current) != conditions_of(Some(new))
+    let (a, b) = (ingress_of(current), ingress_of(Some(new)));
+    a.len() != b.len()
+        || a.iter()
+            .zip(b)
+            .any(|(x, y)| ingress_as_stored(x) != ingress_as_stored(y))
+        || conditions_differ(conditions_of(current), conditions_of(Some(new)))
 }
 
 /// Merge-patch body for the status subresource; `resource_version` makes it fail with 409
@@ -127,13 +170,14 @@ pub fn service_patch(status: &ServiceStatus, resource_version: &str) -> Value {
 
 /// The pool conditions to write (reference §1.3), on top of `current`.
 pub fn pool_conditions(current: &[Condition], d: &DesiredPool, now: Timestamp) -> Vec<Condition> {
+    let now = whole_seconds(now);
     let mut list = current.to_vec();
     let count = |ty: &str, n: String| Condition {
         type_: ty.to_owned(),
         status: "Unknown".to_owned(),
         reason: names::POOL_COUNT_REASON.to_owned(),
         message: n,
-        observed_generation: Some(d.generation),
+        observed_generation: observed(d.generation),
         last_transition_time: Time(now),
     };
     set_condition(
@@ -159,7 +203,7 @@ pub fn pool_conditions(current: &[Condition], d: &DesiredPool, now: Timestamp) -
             status: conflict.0.to_owned(),
             reason: conflict.1.to_owned(),
             message: conflict.2,
-            observed_generation: Some(d.generation),
+            observed_generation: observed(d.generation),
             last_transition_time: Time(now),
         },
     );
@@ -195,7 +239,7 @@ pub fn rebuild(
             status: c.status.clone(),
             reason: c.reason.clone(),
             message: c.message.clone(),
-            observed_generation: Some(c.observed_generation),
+            observed_generation: observed(c.observed_generation),
             last_transition_time: Time(t),
         }],
         _ => Vec::new(),
@@ -262,6 +306,36 @@ mod tests {
             "status unchanged keeps the time"
         );
         assert_eq!(c.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn a_service_without_generation_reads_back_as_written() {
+        // Services have no metadata.generation: the controller sees 0.
+        let now = Timestamp::from_nanosecond(100_500_000_000).unwrap();
+        let written = service_status(None, &satisfied(0), now);
+        let c = &written.conditions.as_ref().unwrap()[0];
+        assert_eq!(c.observed_generation, None, "no observedGeneration: 0");
+        assert_eq!(
+            c.last_transition_time.0,
+            t(100),
+            "whole seconds, as written"
+        );
+        // What the server hands back after its omitempty/second-precision encoding.
+        let mut wire = serde_json::to_value(&written).unwrap();
+        if let Some(c) = wire["conditions"][0].as_object_mut() {
+            c.remove("observedGeneration");
+        }
+        let back: ServiceStatus = serde_json::from_value(wire).unwrap();
+        let again = service_status(Some(&back), &satisfied(0), t(200));
+        assert!(!service_status_differs(Some(&back), &again));
+        // A status some older writer left with an explicit 0 needs no rewrite either.
+        let mut zero = back.clone();
+        zero.conditions.as_mut().unwrap()[0].observed_generation = Some(0);
+        assert!(!service_status_differs(Some(&zero), &again));
+        assert_eq!(
+            pool_conditions(&[], &pool(0), now)[0].observed_generation,
+            None
+        );
     }
 
     #[test]
@@ -336,19 +410,34 @@ mod tests {
             .ip_mode = Some("Proxy".into());
         let (extra, _) = compact(Some(odd.clone()), &svc(&odd));
         assert_eq!(extra.as_deref(), Some(&odd));
+        // The server's default ipMode needs no copy: it comes back by itself.
+        let mut vip = plain.clone();
+        vip.load_balancer
+            .as_mut()
+            .unwrap()
+            .ingress
+            .as_mut()
+            .unwrap()[0]
+            .ip_mode = Some("VIP".into());
+        let (extra, _) = compact(Some(vip.clone()), &svc(&vip));
+        assert!(extra.is_none());
     }
 
-    #[test]
-    fn pool_conditions_match_cilium() {
-        let d = DesiredPool {
-            generation: 3,
+    fn pool(generation: i64) -> DesiredPool {
+        DesiredPool {
+            generation,
             counts: PoolCounts {
                 total: 51u128.into(),
                 available: 50u128.into(),
                 used: 1u128.into(),
             },
             conflict: None,
-        };
+        }
+    }
+
+    #[test]
+    fn pool_conditions_match_cilium() {
+        let d = pool(3);
         let list = pool_conditions(&[], &d, t(5));
         let got: Vec<(&str, &str, &str, &str)> = list
             .iter()

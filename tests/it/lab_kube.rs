@@ -115,11 +115,12 @@ async fn stale_update_conflicts_and_create_twice_already_exists() {
 }
 
 #[tokio::test]
-async fn status_subresource_is_separate_and_generation_tracks_spec() {
+async fn status_subresource_is_separate_and_services_have_no_generation() {
     let lab = support::lab(&["demo"]);
     let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
     let svc = api.get("demo-web").await.unwrap();
-    assert_eq!(svc.metadata.generation, Some(1));
+    // A Service's strategy never sets metadata.generation (only some kinds' do).
+    assert_eq!(svc.metadata.generation, None);
     let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}});
     // A status write through the main resource is ignored…
     let after = api
@@ -157,7 +158,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
             .as_deref(),
         Some("192.168.111.200")
     );
-    assert_eq!(after.metadata.generation, Some(1));
+    assert_eq!(after.metadata.generation, None);
     // Spec changes through the status subresource are ignored.
     let after = api
         .patch_status(
@@ -171,7 +172,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         after.spec.as_ref().unwrap().session_affinity.as_deref(),
         Some("None")
     );
-    // Labels do not bump generation; spec does, and the main write keeps status.
+    // Neither labels nor spec give a Service a generation; the main write keeps status.
     let after = api
         .patch(
             "demo-web",
@@ -180,7 +181,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         )
         .await
         .unwrap();
-    assert_eq!(after.metadata.generation, Some(1));
+    assert_eq!(after.metadata.generation, None);
     let after = api
         .patch(
             "demo-web",
@@ -189,7 +190,7 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         )
         .await
         .unwrap();
-    assert_eq!(after.metadata.generation, Some(2));
+    assert_eq!(after.metadata.generation, None);
     assert!(after
         .status
         .unwrap()
@@ -197,6 +198,111 @@ async fn status_subresource_is_separate_and_generation_tracks_spec() {
         .unwrap()
         .ingress
         .is_some());
+}
+
+#[tokio::test]
+async fn custom_resources_bump_generation_outside_metadata_and_status() {
+    let lab = support::lab(&["demo"]);
+    let client = lab.client().unwrap();
+    let pools: Api<CiliumLoadBalancerIPPool> = Api::all(client.clone());
+    let pool: CiliumLoadBalancerIPPool = serde_json::from_value(json!({
+        "apiVersion": "cilium.io/v2", "kind": "CiliumLoadBalancerIPPool",
+        "metadata": {"name": "gen"},
+        "spec": {"blocks": [{"cidr": "10.9.0.0/24"}]},
+    }))
+    .unwrap();
+    let p = pools.create(&PostParams::default(), &pool).await.unwrap();
+    assert_eq!(p.metadata.generation, Some(1));
+    let pp = PatchParams::default();
+    let p = pools
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(1), "metadata does not count");
+    let p = pools
+        .patch_status(
+            "gen",
+            &pp,
+            &Patch::Merge(
+                json!({"status": {"conditions": [{"type": "x", "status": "True",
+                "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "observedGeneration": 0}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(1), "status does not count");
+    // A custom resource is stored as sent: its zero observedGeneration stays.
+    assert_eq!(
+        p.status.unwrap().conditions.unwrap()[0].observed_generation,
+        Some(0)
+    );
+    let p = pools
+        .patch(
+            "gen",
+            &pp,
+            &Patch::Merge(json!({"spec": {"disabled": true}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.metadata.generation, Some(2));
+    // Kinds whose strategy sets no generation never get one.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let c = cms
+        .create(&PostParams::default(), &cm("nogen", &[]))
+        .await
+        .unwrap();
+    assert_eq!(c.metadata.generation, None);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client, "default");
+    let l = leases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "nogen"},
+                "spec": {"holderIdentity": "a", "renewTime": "2026-01-01T00:00:00.123456789Z"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.metadata.generation, None);
+}
+
+#[tokio::test]
+async fn a_service_condition_reads_back_as_the_server_encodes_it() {
+    let lab = support::lab(&["demo"]);
+    let api: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
+    let body = json!({"status": {"conditions": [{"type": "example.com/Ready", "status": "True",
+        "reason": "Ok", "message": "", "observedGeneration": 0,
+        "lastTransitionTime": "2026-01-02T03:04:05.678Z"}],
+        "loadBalancer": {"ingress": [{"ip": "192.168.111.200"}]}}});
+    let raw = lab.url() + "/api/v1/namespaces/demo/services/demo-web/status";
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+        ])
+        .args(["--data", &body.to_string(), &raw])
+        .output()
+        .unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &got["status"]["conditions"][0];
+    // observedGeneration is omitempty in Go: a 0 is not kept; metav1.Time keeps whole seconds.
+    assert!(c.get("observedGeneration").is_none(), "{c}");
+    assert_eq!(c["lastTransitionTime"], "2026-01-02T03:04:05Z");
+    // A LoadBalancer's ingress IP is defaulted to ipMode VIP.
+    assert_eq!(
+        got["status"]["loadBalancer"]["ingress"],
+        json!([{"ip": "192.168.111.200", "ipMode": "VIP"}])
+    );
+    let svc = api.get("demo-web").await.unwrap();
+    let c = &svc.status.unwrap().conditions.unwrap()[0];
+    assert_eq!(c.observed_generation, None);
 }
 
 #[tokio::test]
@@ -339,6 +445,107 @@ async fn label_and_field_selectors() {
 }
 
 #[tokio::test]
+async fn field_selectors_name_only_what_each_kind_indexes() {
+    let lab = support::lab(&["demo"]);
+    let client = lab.client().unwrap();
+    let svcs: Api<Service> = Api::all(client.clone());
+    let list = |api: Api<Service>, f: &'static str| async move {
+        api.list(&ListParams::default().fields(f)).await
+    };
+    let lb = list(svcs.clone(), "spec.type=LoadBalancer").await.unwrap();
+    assert_eq!(lb.items.len(), 1);
+    let err = list(svcs.clone(), "spec.externalTrafficPolicy=Local")
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(
+                s.message,
+                "\"spec.externalTrafficPolicy\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\", \"spec.clusterIP\", \"spec.type\""
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Watches are held to the same rule.
+    let err = svcs
+        .watch(&WatchParams::default().fields("status.loadBalancer=x"), "0")
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 400),
+        "{err:?}"
+    );
+    // Syntax errors are 400s too.
+    for bad in ["metadata.name", "metadata.name=a=b", "metadata.name=a\\x"] {
+        let err = list(svcs.clone(), bad).await.unwrap_err();
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == 400),
+            "{bad}: {err:?}"
+        );
+    }
+    // Nodes index metadata.name and spec.unschedulable (a missing boolean reads "false").
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let schedulable = nodes
+        .list(&ListParams::default().fields("spec.unschedulable=false"))
+        .await
+        .unwrap();
+    assert_eq!(schedulable.items.len(), 2);
+    let err = nodes
+        .list(&ListParams::default().fields("metadata.namespace=x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.message == "\"metadata.namespace\" is not a known field selector: only \"metadata.name\", \"spec.unschedulable\""),
+        "{err:?}"
+    );
+    // Custom resources: name and namespace only (no selectableFields in Cilium's CRDs).
+    let pools: Api<CiliumLoadBalancerIPPool> = Api::all(client);
+    let err = pools
+        .list(&ListParams::default().fields("spec.disabled=false"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.message == "\"spec.disabled\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_json_patch_test_is_the_servers_fixed_422() {
+    let lab = support::lab(&["demo"]);
+    let svcs: Api<Service> = Api::namespaced(lab.client().unwrap(), "demo");
+    let p: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/type", "value": "ClusterIP"}]))
+            .unwrap();
+    let err = svcs
+        .patch("demo-web", &PatchParams::default(), &Patch::Json::<()>(p))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert_eq!(
+                s.message,
+                "the server rejected our request due to an error in our request"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The test passing lets the rest apply.
+    let p: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/spec/type", "value": "LoadBalancer"},
+        {"op": "add", "path": "/metadata/labels/t", "value": "ok"}]))
+    .unwrap();
+    let s = svcs
+        .patch("demo-web", &PatchParams::default(), &Patch::Json::<()>(p))
+        .await
+        .unwrap();
+    assert_eq!(s.metadata.labels.unwrap()["t"], "ok");
+}
+
+#[tokio::test]
 async fn pools_are_served_as_v2_and_v2alpha1_and_validated() {
     let lab = support::lab(&["demo"]);
     let client = lab.client().unwrap();
@@ -373,9 +580,11 @@ async fn pools_are_served_as_v2_and_v2alpha1_and_validated() {
     match err {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 422);
+            // The type error names the value's type, not the value, as a real server's does.
             assert!(
-                s.message.contains("spec.disabled")
-                    && s.message.contains("must be of type boolean"),
+                s.message.contains(
+                    "spec.disabled: Invalid value: \"string\": spec.disabled in body must be of type boolean: \"string\""
+                ),
                 "{}",
                 s.message
             );

