@@ -380,11 +380,26 @@ where
     })
 }
 
+/// The leadership term a state stands for: `Some(since)` while leading. Lost and retaken between
+/// two looks is a new term too (its VIPs are announced again).
+fn term(state: &LeaderState) -> Option<Instant> {
+    match state {
+        LeaderState::Leading { since, .. } => Some(*since),
+        LeaderState::Following { .. } => None,
+    }
+}
+
+/// Forwards every change of term to the announcer loop, which then republishes the table.
+///
+/// The receiver is marked seen here, synchronously, before the task exists: the state read now
+/// is the one the caller's next `publish` also sees (it runs after this), and every later change
+/// wakes `changed()`. Reading it only when the task first ran (the old code) swallowed a lease
+/// won in between, and the holder stayed silent until something else caused a recompute.
 fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()>) {
+    let mut was = term(&rx.borrow_and_update());
     tokio::spawn(async move {
-        let mut was = matches!(*rx.borrow(), LeaderState::Leading { .. });
         while rx.changed().await.is_ok() {
-            let now = matches!(*rx.borrow_and_update(), LeaderState::Leading { .. });
+            let now = term(&rx.borrow_and_update());
             if now != was {
                 was = now;
                 if tx.send(()).await.is_err() {
@@ -504,5 +519,60 @@ async fn write_policy_status(
             written.insert(name, desired);
         }
         Err(e) => tracing::warn!(policy = %name, error = %e, "writing policy status"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(since: Instant) -> LeaderState {
+        LeaderState::Leading {
+            since,
+            valid_until: since + Duration::from_secs(10),
+        }
+    }
+
+    /// A lease won after the subscription but before the forwarding task first runs is still
+    /// forwarded (the silent holder of issue #11). A current-thread runtime makes the order
+    /// exact: the task cannot run before the first await.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_term_won_before_the_forwarder_first_runs_is_forwarded() {
+        let (state_tx, state_rx) = watch::channel(LeaderState::Following { holder: None });
+        let (tx, mut rx) = mpsc::channel(4);
+        forward_transitions(state_rx, tx);
+        state_tx.send_replace(leading(Instant::now()));
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert_eq!(got, Ok(Some(())), "the won term was not forwarded");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_term_change_is_forwarded_once() {
+        let (state_tx, state_rx) = watch::channel(LeaderState::Following { holder: None });
+        let (tx, mut rx) = mpsc::channel(16);
+        forward_transitions(state_rx, tx);
+        tokio::task::yield_now().await;
+        let t0 = Instant::now();
+        // A renewal (same term, later deadline) is no transition.
+        for state in [
+            leading(t0),
+            LeaderState::Leading {
+                since: t0,
+                valid_until: t0 + Duration::from_secs(20),
+            },
+        ] {
+            state_tx.send_replace(state);
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(rx.try_recv(), Ok(()));
+        assert!(rx.try_recv().is_err(), "a renewal was forwarded");
+        // Lost and retaken before the forwarder looked: a new term, forwarded.
+        state_tx.send_replace(LeaderState::Following { holder: None });
+        state_tx.send_replace(leading(t0 + Duration::from_millis(5)));
+        tokio::task::yield_now().await;
+        assert_eq!(rx.try_recv(), Ok(()));
+        state_tx.send_replace(LeaderState::Following { holder: None });
+        tokio::task::yield_now().await;
+        assert_eq!(rx.try_recv(), Ok(()));
     }
 }
