@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::l2::consistency::{self, Health, Mismatch, Serving};
 use crate::l2::policy::{self, Announcement, Device, EndpointInfo, PolicyCondition, ServiceInfo};
 use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
 use crate::model::ciliumnode::CiliumNode;
@@ -132,6 +133,9 @@ pub struct Snapshot {
     pub devices: Vec<Device>,
 }
 
+/// `check` is the responder's served view and where the self-check reports; without it (no
+/// responder) there is nothing to check.
+///
 /// Runs until `shutdown` fires, then releases every lease it holds (so another node takes over
 /// at once) and returns.
 pub async fn run(
@@ -140,6 +144,7 @@ pub async fn run(
     devices: Arc<dyn Fn() -> Vec<Device> + Send + Sync>,
     table_tx: watch::Sender<Table>,
     snapshot_tx: watch::Sender<Snapshot>,
+    check: Option<(Serving, Arc<Health>)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (svc_store, svc_writer) = reflector::store::<Service>();
@@ -230,9 +235,33 @@ pub async fn run(
     let mut dev_tick = tokio::time::interval(Duration::from_secs(1));
     dev_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_devs: Vec<policy::Device> = Vec::new();
+    // The self-check: what we lead against what the responder serves (see `consistency`).
+    let mut check_tick = tokio::time::interval(Duration::from_secs(1));
+    check_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut suspects: BTreeSet<Mismatch> = BTreeSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = check_tick.tick(), if check.is_some() => {
+                let Some((serving, health)) = &check else { continue };
+                let led = led_keys(&held);
+                let now = consistency::diff(&led, &consistency::served_keys(serving));
+                let found = consistency::confirmed(&suspects, &now);
+                for m in &found {
+                    tracing::warn!(ip = %m.ip, interface = %m.interface, kind = ?m.kind,
+                        "the responder's table disagrees with the leases held; repairing");
+                }
+                health.record(&found);
+                if !found.is_empty() {
+                    // Republish unconditionally: the responder reapplies every table it gets
+                    // and restarts interface tasks that have ended.
+                    table_tx.send_replace(build_table(&held));
+                    suspects.clear();
+                } else {
+                    suspects = now;
+                }
+                continue;
+            }
             _ = dev_tick.tick() => {
                 if devices() == last_devs {
                     continue;
@@ -410,7 +439,23 @@ fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()
     });
 }
 
-fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Table>) {
+/// The (IP, interface) keys of [`build_table`], without building entries.
+fn led_keys(held: &HashMap<(String, String), Held>) -> BTreeSet<consistency::Key> {
+    held.values()
+        .filter(|h| matches!(h.handle.state(), LeaderState::Leading { .. }))
+        .flat_map(|h| {
+            h.announcement.ips.iter().flat_map(|ip| {
+                h.announcement
+                    .interfaces
+                    .iter()
+                    .map(move |iface| (*ip, iface.clone()))
+            })
+        })
+        .collect()
+}
+
+/// The table this node's leases call for: every (IP, interface) of every Service it leads.
+fn build_table(held: &HashMap<(String, String), Held>) -> Table {
     let mut table = Table::new();
     for (k, h) in held {
         let LeaderState::Leading { since, .. } = h.handle.state() else {
@@ -431,6 +476,11 @@ fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Tabl
             }
         }
     }
+    table
+}
+
+fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Table>) {
+    let table = build_table(held);
     let changed = {
         let old = table_tx.borrow();
         old.len() != table.len()

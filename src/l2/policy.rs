@@ -20,6 +20,9 @@ pub struct Device {
     /// whose matching interfaces are all like this must not be contended for (Cilium #35507:
     /// the lease renews over another network while the announcing NIC is dead).
     pub link_down: bool,
+    /// Would be selected, but this process cannot answer there (no ARP socket): treated like a
+    /// link that is down, so a Service announceable only here is left to other nodes.
+    pub unanswerable: bool,
 }
 
 /// What the announcer needs to know of a Service.
@@ -154,7 +157,7 @@ pub fn evaluate(
             .map(|d| d.name.clone())
             .collect()
     };
-    let devices_down = names_where(|d| d.link_down);
+    let devices_down = names_where(|d| d.link_down || d.unanswerable);
     let devices = names_where(|d| d.selected);
     EvaluatedPolicy {
         name: name.into(),
@@ -343,6 +346,7 @@ mod tests {
                 name: n.to_string(),
                 selected: *n != "lo",
                 link_down: false,
+                unanswerable: false,
             })
             .collect()
     }
@@ -426,6 +430,43 @@ mod tests {
         assert!(a.can_contend());
         // Link back: contend again.
         assert!(announce(&["^eth1$"], &with(&[])).can_contend());
+    }
+
+    #[test]
+    fn a_service_only_announceable_where_we_cannot_answer_is_not_contended() {
+        // No ARP socket on eth1 (e.g. no CAP_NET_RAW): the same as a dead link for candidacy.
+        let devices: Vec<Device> = devs()
+            .into_iter()
+            .map(|mut d| {
+                if d.name == "eth1" {
+                    d.selected = false;
+                    d.unanswerable = true;
+                }
+                d
+            })
+            .collect();
+        let e = evaluate(
+            "p",
+            &spec(&["^eth1$"], true, false),
+            &BTreeMap::new(),
+            &devices,
+        );
+        let a = select_services(&[e], &[svc("web", &["10.0.0.1"])])
+            .remove(&("demo".to_string(), "web".to_string()))
+            .expect("selected");
+        assert!(a.interfaces.is_empty());
+        assert!(!a.can_contend());
+        let e = evaluate(
+            "p",
+            &spec(&["^eth"], true, false),
+            &BTreeMap::new(),
+            &devices,
+        );
+        let a = select_services(&[e], &[svc("web", &["10.0.0.1"])])
+            .remove(&("demo".to_string(), "web".to_string()))
+            .expect("selected");
+        assert_eq!(a.interfaces, ["eth0".to_string()].into());
+        assert!(a.can_contend());
     }
 
     #[test]
