@@ -346,7 +346,7 @@ async fn serve_interface(
             n = arp.recv(&mut buf) => {
                 let Ok(n) = n else { continue };
                 if let Ok(Frame::Arp(req)) = codec::decode(&buf[..n]) {
-                    if req.op != codec::ArpOp::Request || req.is_gratuitous() {
+                    if !deserves_answer(&req) {
                         continue;
                     }
                     let ip = IpAddr::V4(req.target_ip);
@@ -384,6 +384,19 @@ async fn serve_interface(
             }
         }
     }
+}
+
+/// Whether an ARP request (for an address we answer for) gets a reply. Not replies, not
+/// gratuitous announcements, and not requests claiming a broadcast, multicast or all-zero sender
+/// MAC: no host has such an address, the reply would be flooded to the whole segment (or
+/// nowhere), and a forged one turns the responder into a reflector. Probes (sender IP 0.0.0.0,
+/// RFC 5227) are answered, as the kernel answers them for its own addresses.
+pub fn deserves_answer(req: &codec::Arp) -> bool {
+    let unicast = |m: codec::Mac| !m.is_multicast() && !m.is_zero();
+    req.op == codec::ArpOp::Request
+        && !req.is_gratuitous()
+        && unicast(req.sender_mac)
+        && unicast(req.eth_src)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -428,6 +441,41 @@ mod tests {
             }
             pc += 1;
         }
+    }
+
+    #[test]
+    fn requests_from_group_or_zero_senders_are_not_answered() {
+        let me: codec::Mac = "02:00:00:00:00:01".parse().unwrap();
+        let vip: std::net::Ipv4Addr = "10.0.0.100".parse().unwrap();
+        let req = |sender_mac: &str, sender_ip: &str| codec::Arp {
+            eth_src: me,
+            eth_dst: codec::Mac::BROADCAST,
+            op: codec::ArpOp::Request,
+            sender_mac: sender_mac.parse().unwrap(),
+            sender_ip: sender_ip.parse().unwrap(),
+            target_mac: codec::Mac::ZERO,
+            target_ip: vip,
+        };
+        assert!(deserves_answer(&req("02:00:00:00:00:01", "10.0.0.1")));
+        // An RFC 5227 probe is answered (the kernel answers them too).
+        assert!(deserves_answer(&req("02:00:00:00:00:01", "0.0.0.0")));
+        for bad in [
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "33:33:00:00:00:01",
+            "00:00:00:00:00:00",
+        ] {
+            assert!(!deserves_answer(&req(bad, "10.0.0.1")), "{bad}");
+            assert!(!deserves_answer(&req(bad, "0.0.0.0")), "{bad} probe");
+        }
+        let mut r = req("02:00:00:00:00:01", "10.0.0.1");
+        r.eth_src = codec::Mac::BROADCAST;
+        assert!(!deserves_answer(&r), "broadcast Ethernet source");
+        // Gratuitous requests and replies never.
+        assert!(!deserves_answer(&req("02:00:00:00:00:01", "10.0.0.100")));
+        let mut r = req("02:00:00:00:00:01", "10.0.0.1");
+        r.op = codec::ArpOp::Reply;
+        assert!(!deserves_answer(&r));
     }
 
     #[test]

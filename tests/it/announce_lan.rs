@@ -956,3 +956,56 @@ fn a_node_without_cap_net_raw_leaves_the_vip_to_one_that_can_answer() {
     assert_eq!(eth0["unanswerable"], true, "{devs}");
     assert!(lan.l2_announce_rows("n1", LBCTL, &sock1).is_empty());
 }
+
+#[test]
+fn requests_claiming_a_group_sender_mac_are_not_answered_but_probes_are() {
+    use lbctl::net::codec::{self, Mac};
+    let Some(setup) = setup("group_sender_mac", &["n1"], &["evil"]) else {
+        return;
+    };
+    let lan = &setup.lan;
+    let n1 = lan.host("n1").mac.clone();
+    wait_owner(lan, VIP4, Duration::from_secs(10), |m| m == n1);
+    let evil: Mac = lan.host("evil").mac.parse().unwrap();
+    let evil_ip: std::net::Ipv4Addr = lan.host("evil").ipv4;
+    let vip4: std::net::Ipv4Addr = VIP4.parse().unwrap();
+    // The ARP sender hardware address sits at Ethernet header (14) + 8.
+    let forged = |sender: Mac| {
+        let mut f = codec::encode_arp_request(evil, evil_ip, vip4);
+        f[14 + 8..14 + 14].copy_from_slice(&sender.0);
+        f
+    };
+    let groups = [
+        Mac::BROADCAST,
+        "01:00:5e:00:00:fb".parse().unwrap(),
+        "33:33:00:00:00:01".parse().unwrap(),
+    ];
+    // Any ARP reply n1 sends while only forged requests arrive is an answer to one of them
+    // (gratuitous announcements are requests).
+    let cap = lan.tcpdump("evil", &["arp", "and", "ether", "src", &n1]);
+    crate::arp_probe::inject(
+        lan,
+        "evil",
+        groups.iter().map(|m| forged(*m)).collect(),
+        5,
+        Duration::from_millis(20),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let dump = cap.stop();
+    let replies: Vec<&str> = dump.lines().filter(|l| l.contains("Reply")).collect();
+    assert!(
+        replies.is_empty(),
+        "n1 answered requests from group MACs:\n{dump}"
+    );
+    // An RFC 5227 probe (sender IP 0.0.0.0, real sender MAC) is answered, to the prober.
+    let cap = lan.tcpdump("evil", &["arp", "and", "ether", "src", &n1]);
+    let probe = codec::encode_arp_request(evil, std::net::Ipv4Addr::UNSPECIFIED, vip4);
+    crate::arp_probe::inject(lan, "evil", vec![probe], 3, Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(300));
+    let dump = cap.stop();
+    assert!(
+        dump.lines()
+            .any(|l| l.contains("Reply") && l.contains(&format!("{VIP4} is-at"))),
+        "the probe was not answered:\n{dump}"
+    );
+}
