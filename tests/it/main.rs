@@ -14,3 +14,4 @@ mod lab_kubectl;
 mod lease_lab;
 mod netlan;
 mod serve_ipam;
+mod sigpipe;
