@@ -239,6 +239,7 @@ pub async fn run(
     let mut check_tick = tokio::time::interval(Duration::from_secs(1));
     check_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut suspects: BTreeSet<Mismatch> = BTreeSet::new();
+    let mut regexes = policy::RegexCache::default();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -305,8 +306,11 @@ pub async fn run(
         let policies: Vec<_> = pol_store.state();
         let evaluated: Vec<policy::EvaluatedPolicy> = policies
             .iter()
-            .map(|p| policy::evaluate(&p.name_any(), &p.spec, &node_labels, &devs))
+            .map(|p| {
+                policy::evaluate_cached(&mut regexes, &p.name_any(), &p.spec, &node_labels, &devs)
+            })
             .collect();
+        regexes.retain_used();
         for (p, e) in policies.iter().zip(&evaluated) {
             write_policy_status(&client, &cfg, p, &e.errors, &mut written_conditions).await;
         }
