@@ -710,8 +710,7 @@ fn a_freshly_started_holder_on_a_node_with_many_interfaces_answers() {
     // milliseconds, before its leadership forwarder first runs; the forwarder then swallowed the
     // win and the holder never answered. 400 interfaces make each device scan slow enough to
     // open that window often (one start in three to one in sixteen on the old code, depending on
-    // the load; see the report); every
-    // start here must answer.
+    // the load); every start here must answer.
     const ROUNDS: usize = 12;
     // Cilium's timings: a loaded machine must not fence the holder (a late renewal), which
     // would look like silence too. The bug silenced a holder for good, whatever the timings.
