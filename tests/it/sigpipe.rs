@@ -11,8 +11,14 @@ const LBCTL: &str = env!("CARGO_BIN_EXE_lbctl");
 
 /// Runs lbctl with stdout a pipe whose reader is already gone.
 fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
-    let (read, write) = std::io::pipe().expect("pipe");
-    drop(read);
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills two fds we then own; the read end is closed at once.
+    let write = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0, "pipe");
+        drop(OwnedFd::from_raw_fd(fds[0]));
+        OwnedFd::from_raw_fd(fds[1])
+    };
     Command::new(LBCTL)
         .args(args)
         .env("NO_COLOR", "1")
