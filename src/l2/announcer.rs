@@ -248,8 +248,14 @@ pub async fn run(
                 let led = led_keys(&held);
                 let now = consistency::diff(&led, &consistency::served_keys(serving));
                 let found = consistency::confirmed(&suspects, &now);
-                for m in &found {
-                    tracing::warn!(ip = %m.ip, interface = %m.interface, kind = ?m.kind,
+                if !found.is_empty() {
+                    // One line per look, not per VIP: a thousand at once must not flood the log.
+                    let first: Vec<String> = found
+                        .iter()
+                        .take(5)
+                        .map(|m| format!("{:?} {} on {}", m.kind, m.ip, m.interface))
+                        .collect();
+                    tracing::warn!(mismatches = found.len(), first = ?first,
                         "the responder's table disagrees with the leases held; repairing");
                 }
                 health.record(&found);
