@@ -128,6 +128,8 @@ pub fn render(
             "service",
             "leading_for_s",
             "valid",
+            "served",
+            "mismatch",
             "requests_seen",
             "answered",
             "gratuitous_sent",

@@ -9,11 +9,16 @@ use lbctl::cli::{Cli, Command, LabCommand};
 use lbctl::output::{CodedError, Exit};
 
 fn main() -> ExitCode {
-    // `lbctl … | head` must end quietly, not with a panic on EPIPE.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a peer resetting a TLS or API connection is an
+    // error to handle, never a silent death with exit 141. Only a closed stdout (`lbctl … | head`)
+    // ends the process, quietly: `print` reports it as `StdoutClosed`, and `println!`'s panic on
+    // it is caught below (after unwinding, so namespaces and leases are still cleaned up).
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !stdout_closed(info.payload()) {
+            default_hook(info);
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -24,8 +29,15 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.global.verbose);
     owo_colors::set_override(cli.global.color.enabled());
-    match run(cli) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)));
+    let ran = match ran {
+        Ok(r) => r,
+        Err(p) if stdout_closed(&*p) => return ExitCode::SUCCESS,
+        Err(p) => std::panic::resume_unwind(p),
+    };
+    match ran {
         Ok(code) => ExitCode::from(code as u8),
+        Err(e) if e.is::<StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             let code = e
                 .downcast_ref::<CodedError>()
@@ -64,11 +76,27 @@ fn target(g: &lbctl::cli::GlobalArgs) -> lbctl::cluster::Target {
     }
 }
 
+/// Stdout's reader went away (EPIPE): not an error worth a message, like ripgrep.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout closed")]
+struct StdoutClosed;
+
+/// Whether a panic is `println!`'s on a closed stdout.
+fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe")
+}
+
 fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        r => Ok(r?),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -139,7 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Completions { shell } => {
             let mut out = Vec::new();
             lbctl::cli::write_completion(shell, &mut out);
-            std::io::stdout().write_all(&out)?;
+            print(&String::from_utf8_lossy(&out))?;
             Ok(Exit::Ok)
         }
         Command::Debug(args) => {
@@ -160,7 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Crds => {
-            std::io::stdout().write_all(lbctl::cli::crds_yaml()?.as_bytes())?;
+            print(&lbctl::cli::crds_yaml()?)?;
             Ok(Exit::Ok)
         }
         Command::Man { out } => {

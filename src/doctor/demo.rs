@@ -474,6 +474,7 @@ fn start_announcer(
             name: "eth0".into(),
             selected: true,
             link_down: false,
+            unanswerable: false,
         }]
     });
     tokio::spawn(announcer::run(
@@ -482,6 +483,7 @@ fn start_announcer(
         devices,
         table_tx,
         snap_tx,
+        None,
         stop,
     ))
 }

@@ -138,6 +138,21 @@ struct IpEntry {
     sharers: Sharers,
 }
 
+/// A sharing key's addresses, in the order they joined it (no duplicates; a handful at most).
+#[derive(Debug, Clone, Default)]
+struct KeyIps(Vec<IpAddr>);
+
+impl KeyIps {
+    fn insert(&mut self, ip: IpAddr) {
+        if !self.0.contains(&ip) {
+            self.0.push(ip);
+        }
+    }
+    fn remove(&mut self, ip: IpAddr) {
+        self.0.retain(|x| *x != ip);
+    }
+}
+
 /// The Services sharing one address, sorted. Almost always one: a `Vec` costs 48 bytes where
 /// a `BTreeSet` node costs over 500, which matters at 10,000 Services.
 #[derive(Debug, Clone, Default)]
@@ -200,7 +215,10 @@ pub struct Controller {
     /// when a conflicting pool overlaps an allocatable one); kept allocated so the range never
     /// offers them again, freed with the real holder.
     shadows: BTreeSet<(IpAddr, String)>,
-    by_key: HashMap<String, BTreeSet<IpAddr>>,
+    /// Per sharing key, its addresses in the order they joined the key: a Service joining the
+    /// group takes the first compatible one, as Cilium walks its per-key list (so after a member
+    /// was recreated on a new address, newcomers still join the group's earlier address).
+    by_key: HashMap<String, KeyIps>,
     dirty: BTreeSet<ServiceKey>,
     dirty_pools: BTreeSet<String>,
     unsatisfied: BTreeSet<ServiceKey>,
@@ -454,8 +472,8 @@ impl Controller {
             return;
         }
         if let Some(set) = self.by_key.get_mut(key) {
-            set.remove(&ip);
-            if set.is_empty() {
+            set.remove(ip);
+            if set.0.is_empty() {
                 self.by_key.remove(key);
             }
         }
@@ -811,7 +829,7 @@ impl Controller {
             let candidates: Vec<IpAddr> = self
                 .by_key
                 .get(&view.sharing_key)
-                .map(|s| s.iter().copied().collect())
+                .map(|s| s.0.clone())
                 .unwrap_or_default();
             for ip in candidates {
                 if Family::of(ip) != family {

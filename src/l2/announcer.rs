@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::l2::consistency::{self, Health, Mismatch, Serving};
 use crate::l2::policy::{self, Announcement, Device, EndpointInfo, PolicyCondition, ServiceInfo};
 use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
 use crate::model::ciliumnode::CiliumNode;
@@ -132,6 +133,9 @@ pub struct Snapshot {
     pub devices: Vec<Device>,
 }
 
+/// `check` is the responder's served view and where the self-check reports; without it (no
+/// responder) there is nothing to check.
+///
 /// Runs until `shutdown` fires, then releases every lease it holds (so another node takes over
 /// at once) and returns.
 pub async fn run(
@@ -140,6 +144,7 @@ pub async fn run(
     devices: Arc<dyn Fn() -> Vec<Device> + Send + Sync>,
     table_tx: watch::Sender<Table>,
     snapshot_tx: watch::Sender<Snapshot>,
+    check: Option<(Serving, Arc<Health>)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (svc_store, svc_writer) = reflector::store::<Service>();
@@ -230,9 +235,40 @@ pub async fn run(
     let mut dev_tick = tokio::time::interval(Duration::from_secs(1));
     dev_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_devs: Vec<policy::Device> = Vec::new();
+    // The self-check: what we lead against what the responder serves (see `consistency`).
+    let mut check_tick = tokio::time::interval(Duration::from_secs(1));
+    check_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut suspects: BTreeSet<Mismatch> = BTreeSet::new();
+    let mut regexes = policy::RegexCache::default();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = check_tick.tick(), if check.is_some() => {
+                let Some((serving, health)) = &check else { continue };
+                let led = led_keys(&held);
+                let now = consistency::diff(&led, &consistency::served_keys(serving));
+                let found = consistency::confirmed(&suspects, &now);
+                if !found.is_empty() {
+                    // One line per look, not per VIP: a thousand at once must not flood the log.
+                    let first: Vec<String> = found
+                        .iter()
+                        .take(5)
+                        .map(|m| format!("{:?} {} on {}", m.kind, m.ip, m.interface))
+                        .collect();
+                    tracing::warn!(mismatches = found.len(), first = ?first,
+                        "the responder's table disagrees with the leases held; repairing");
+                }
+                health.record(&found);
+                if !found.is_empty() {
+                    // Republish unconditionally: the responder reapplies every table it gets
+                    // and restarts interface tasks that have ended.
+                    table_tx.send_replace(build_table(&held));
+                    suspects.clear();
+                } else {
+                    suspects = now;
+                }
+                continue;
+            }
             _ = dev_tick.tick() => {
                 if devices() == last_devs {
                     continue;
@@ -276,8 +312,11 @@ pub async fn run(
         let policies: Vec<_> = pol_store.state();
         let evaluated: Vec<policy::EvaluatedPolicy> = policies
             .iter()
-            .map(|p| policy::evaluate(&p.name_any(), &p.spec, &node_labels, &devs))
+            .map(|p| {
+                policy::evaluate_cached(&mut regexes, &p.name_any(), &p.spec, &node_labels, &devs)
+            })
             .collect();
+        regexes.retain_used();
         for (p, e) in policies.iter().zip(&evaluated) {
             write_policy_status(&client, &cfg, p, &e.errors, &mut written_conditions).await;
         }
@@ -380,11 +419,26 @@ where
     })
 }
 
+/// The leadership term a state stands for: `Some(since)` while leading. Lost and retaken between
+/// two looks is a new term too (its VIPs are announced again).
+fn term(state: &LeaderState) -> Option<Instant> {
+    match state {
+        LeaderState::Leading { since, .. } => Some(*since),
+        LeaderState::Following { .. } => None,
+    }
+}
+
+/// Forwards every change of term to the announcer loop, which then republishes the table.
+///
+/// The receiver is marked seen here, synchronously, before the task exists: the state read now
+/// is the one the caller's next `publish` also sees (it runs after this), and every later change
+/// wakes `changed()`. Reading it only when the task first ran (the old code) swallowed a lease
+/// won in between, and the holder stayed silent until something else caused a recompute.
 fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()>) {
+    let mut was = term(&rx.borrow_and_update());
     tokio::spawn(async move {
-        let mut was = matches!(*rx.borrow(), LeaderState::Leading { .. });
         while rx.changed().await.is_ok() {
-            let now = matches!(*rx.borrow_and_update(), LeaderState::Leading { .. });
+            let now = term(&rx.borrow_and_update());
             if now != was {
                 was = now;
                 if tx.send(()).await.is_err() {
@@ -395,7 +449,23 @@ fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()
     });
 }
 
-fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Table>) {
+/// The (IP, interface) keys of [`build_table`], without building entries.
+fn led_keys(held: &HashMap<(String, String), Held>) -> BTreeSet<consistency::Key> {
+    held.values()
+        .filter(|h| matches!(h.handle.state(), LeaderState::Leading { .. }))
+        .flat_map(|h| {
+            h.announcement.ips.iter().flat_map(|ip| {
+                h.announcement
+                    .interfaces
+                    .iter()
+                    .map(move |iface| (*ip, iface.clone()))
+            })
+        })
+        .collect()
+}
+
+/// The table this node's leases call for: every (IP, interface) of every Service it leads.
+fn build_table(held: &HashMap<(String, String), Held>) -> Table {
     let mut table = Table::new();
     for (k, h) in held {
         let LeaderState::Leading { since, .. } = h.handle.state() else {
@@ -416,6 +486,11 @@ fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Tabl
             }
         }
     }
+    table
+}
+
+fn publish(held: &HashMap<(String, String), Held>, table_tx: &watch::Sender<Table>) {
+    let table = build_table(held);
     let changed = {
         let old = table_tx.borrow();
         old.len() != table.len()
@@ -504,5 +579,60 @@ async fn write_policy_status(
             written.insert(name, desired);
         }
         Err(e) => tracing::warn!(policy = %name, error = %e, "writing policy status"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(since: Instant) -> LeaderState {
+        LeaderState::Leading {
+            since,
+            valid_until: since + Duration::from_secs(10),
+        }
+    }
+
+    /// A lease won after the subscription but before the forwarding task first runs is still
+    /// forwarded (the silent holder of issue #11). A current-thread runtime makes the order
+    /// exact: the task cannot run before the first await.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_term_won_before_the_forwarder_first_runs_is_forwarded() {
+        let (state_tx, state_rx) = watch::channel(LeaderState::Following { holder: None });
+        let (tx, mut rx) = mpsc::channel(4);
+        forward_transitions(state_rx, tx);
+        state_tx.send_replace(leading(Instant::now()));
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert_eq!(got, Ok(Some(())), "the won term was not forwarded");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_term_change_is_forwarded_once() {
+        let (state_tx, state_rx) = watch::channel(LeaderState::Following { holder: None });
+        let (tx, mut rx) = mpsc::channel(16);
+        forward_transitions(state_rx, tx);
+        tokio::task::yield_now().await;
+        let t0 = Instant::now();
+        // A renewal (same term, later deadline) is no transition.
+        for state in [
+            leading(t0),
+            LeaderState::Leading {
+                since: t0,
+                valid_until: t0 + Duration::from_secs(20),
+            },
+        ] {
+            state_tx.send_replace(state);
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(rx.try_recv(), Ok(()));
+        assert!(rx.try_recv().is_err(), "a renewal was forwarded");
+        // Lost and retaken before the forwarder looked: a new term, forwarded.
+        state_tx.send_replace(LeaderState::Following { holder: None });
+        state_tx.send_replace(leading(t0 + Duration::from_millis(5)));
+        tokio::task::yield_now().await;
+        assert_eq!(rx.try_recv(), Ok(()));
+        state_tx.send_replace(LeaderState::Following { holder: None });
+        tokio::task::yield_now().await;
+        assert_eq!(rx.try_recv(), Ok(()));
     }
 }

@@ -30,6 +30,9 @@ pub struct DeviceInfo {
     pub selected: bool,
     /// Would be selected, but is admin-down or has no carrier.
     pub link_down: bool,
+    /// Would be selected, but this process cannot answer there (its ARP socket cannot be
+    /// opened, e.g. without CAP_NET_RAW): Services announced only here are left to other nodes.
+    pub unanswerable: bool,
     /// Why a device cannot announce, when it cannot.
     pub reason: Option<String>,
 }
@@ -138,6 +141,7 @@ pub fn scan_with(root: &Path, with_default_route: &BTreeSet<String>) -> Vec<Devi
                 mac: read(&dir.join("address")),
                 selected: reason.is_none(),
                 link_down,
+                unanswerable: false,
                 reason,
                 operstate,
                 name,
@@ -160,6 +164,7 @@ pub fn as_devices(infos: &[DeviceInfo]) -> Vec<Device> {
             name: d.name.clone(),
             selected: d.selected,
             link_down: d.link_down,
+            unanswerable: d.unanswerable,
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! L2 announcements: which Services this node announces where (pure policy evaluation).
 
 pub mod announcer;
+pub mod consistency;
 pub mod devices;
 pub mod garp;
 pub mod policy;

@@ -20,6 +20,9 @@ pub struct Device {
     /// whose matching interfaces are all like this must not be contended for (Cilium #35507:
     /// the lease renews over another network while the announcing NIC is dead).
     pub link_down: bool,
+    /// Would be selected, but this process cannot answer there (no ARP socket): treated like a
+    /// link that is down, so a Service announceable only here is left to other nodes.
+    pub unanswerable: bool,
 }
 
 /// What the announcer needs to know of a Service.
@@ -91,9 +94,80 @@ pub struct ActivePolicy {
     pub external_ips: bool,
 }
 
+/// Compiled size bound for an interface regex. Interface names have at most 15 bytes, so any
+/// useful pattern is tiny; a huge one (a 100,000-character alternation cost 40 ms per compile)
+/// is reported as a bad regex instead of being compiled and matched on every recompute.
+pub const INTERFACE_REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Source length bound for an interface regex, for the same reason (a long literal alternation
+/// compiles small but still costs its length in parsing).
+pub const INTERFACE_REGEX_MAX_LEN: usize = 4096;
+
+/// Interface regexes compiled once per pattern (policies are re-evaluated on every Service,
+/// node or device change, their patterns almost never change). Patterns no policy uses any
+/// more are dropped by [`RegexCache::retain_used`].
+#[derive(Debug, Default)]
+pub struct RegexCache {
+    compiled: std::collections::HashMap<String, Result<Regex, String>>,
+    used: BTreeSet<String>,
+    compiles: u64,
+}
+
+impl RegexCache {
+    fn get(&mut self, pattern: &str) -> Result<Regex, String> {
+        self.used.insert(pattern.to_string());
+        if let Some(r) = self.compiled.get(pattern) {
+            return r.clone();
+        }
+        self.compiles += 1;
+        if pattern.len() > INTERFACE_REGEX_MAX_LEN {
+            let r = Err(format!(
+                "error parsing regexp: pattern of {} bytes is longer than the {INTERFACE_REGEX_MAX_LEN}-byte limit",
+                pattern.len()
+            ));
+            self.compiled.insert(pattern.to_string(), r.clone());
+            return r;
+        }
+        let r = regex::RegexBuilder::new(pattern)
+            .size_limit(INTERFACE_REGEX_SIZE_LIMIT)
+            .dfa_size_limit(INTERFACE_REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| match e {
+                regex::Error::CompiledTooBig(limit) => format!(
+                    "error parsing regexp: pattern of {} bytes compiles beyond the {limit}-byte limit",
+                    pattern.len()
+                ),
+                e => format!("error parsing regexp {pattern:?}: {e}"),
+            });
+        self.compiled.insert(pattern.to_string(), r.clone());
+        r
+    }
+
+    /// Forgets the patterns not asked for since the last call.
+    pub fn retain_used(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.compiled.retain(|p, _| used.contains(p));
+    }
+
+    /// How many patterns were compiled (cache misses) so far.
+    pub fn compiles(&self) -> u64 {
+        self.compiles
+    }
+}
+
+/// [`evaluate_cached`] with a cache of its own (every regex compiled afresh).
+pub fn evaluate(
+    name: &str,
+    spec: &CiliumL2AnnouncementPolicySpec,
+    node_labels: &BTreeMap<String, String>,
+    devices: &[Device],
+) -> EvaluatedPolicy {
+    evaluate_cached(&mut RegexCache::default(), name, spec, node_labels, devices)
+}
+
 /// Evaluates one policy for this node in Cilium's order: nodeSelector first (a non-matching node
 /// drops the policy without looking further), then interface regexes, then serviceSelector.
-pub fn evaluate(
+pub fn evaluate_cached(
+    regexes_cache: &mut RegexCache,
     name: &str,
     spec: &CiliumL2AnnouncementPolicySpec,
     node_labels: &BTreeMap<String, String>,
@@ -118,13 +192,13 @@ pub fn evaluate(
             active: None,
         };
     }
-    let patterns = spec.interfaces.clone().unwrap_or_default();
+    let patterns = spec.interfaces.as_deref().unwrap_or_default();
     let mut regexes = Vec::with_capacity(patterns.len());
-    for p in &patterns {
-        match Regex::new(p) {
+    for p in patterns {
+        match regexes_cache.get(p) {
             Ok(r) => regexes.push(r),
             Err(e) => {
-                errors.interface_regex = Some(format!("error parsing regexp {p:?}: {e}"));
+                errors.interface_regex = Some(e);
                 return EvaluatedPolicy {
                     name: name.into(),
                     errors,
@@ -154,7 +228,7 @@ pub fn evaluate(
             .map(|d| d.name.clone())
             .collect()
     };
-    let devices_down = names_where(|d| d.link_down);
+    let devices_down = names_where(|d| d.link_down || d.unanswerable);
     let devices = names_where(|d| d.selected);
     EvaluatedPolicy {
         name: name.into(),
@@ -343,6 +417,7 @@ mod tests {
                 name: n.to_string(),
                 selected: *n != "lo",
                 link_down: false,
+                unanswerable: false,
             })
             .collect()
     }
@@ -364,6 +439,70 @@ mod tests {
             external_ips: Some(ext),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn regexes_compile_once_per_pattern_across_recomputes() {
+        let mut cache = RegexCache::default();
+        let a = spec(&["^eth0$", "^bond"], true, false);
+        let b = spec(&["^eth1$"], true, false);
+        for _ in 0..50 {
+            // A Service, node or device change re-evaluates every policy.
+            for (name, sp) in [("a", &a), ("b", &b)] {
+                let e = evaluate_cached(&mut cache, name, sp, &BTreeMap::new(), &devs());
+                assert!(e.active.is_some());
+            }
+            cache.retain_used();
+        }
+        assert_eq!(cache.compiles(), 3);
+        // Policy b goes away: its pattern is forgotten, and compiled again if it comes back.
+        evaluate_cached(&mut cache, "a", &a, &BTreeMap::new(), &devs());
+        cache.retain_used();
+        evaluate_cached(&mut cache, "b", &b, &BTreeMap::new(), &devs());
+        assert_eq!(cache.compiles(), 4);
+        // A bad pattern is remembered as bad, not recompiled every time either.
+        let bad = spec(&["(eth"], true, false);
+        for _ in 0..3 {
+            let e = evaluate_cached(&mut cache, "bad", &bad, &BTreeMap::new(), &devs());
+            assert!(e.errors.interface_regex.is_some());
+        }
+        assert_eq!(cache.compiles(), 5);
+    }
+
+    #[test]
+    fn a_huge_interface_regex_is_a_bad_regex_not_a_cpu_sink() {
+        let huge: String = (0..12_000)
+            .map(|i| format!("eth{i}"))
+            .collect::<Vec<_>>()
+            .join("|");
+        assert!(huge.len() > 90_000);
+        let e = evaluate("p", &spec(&[&huge], true, false), &BTreeMap::new(), &devs());
+        assert!(e.active.is_none());
+        let err = e.errors.interface_regex.expect("reported");
+        assert!(err.contains("limit"), "{err}");
+        assert!(
+            err.len() < 200,
+            "the message does not quote the whole pattern"
+        );
+        // Short, but compiling to a huge program: the size limit catches it.
+        let e = evaluate(
+            "p",
+            &spec(&[r"(?:\w{50}){50}"], true, false),
+            &BTreeMap::new(),
+            &devs(),
+        );
+        let err = e.errors.interface_regex.expect("reported");
+        assert!(err.contains("limit"), "{err}");
+        // A long but sane pattern still works.
+        let many = (0..40)
+            .map(|i| format!("^eth{i}$"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let e = evaluate("p", &spec(&[&many], true, false), &BTreeMap::new(), &devs());
+        assert_eq!(
+            e.active.unwrap().devices,
+            ["eth0".to_string(), "eth1".into()].into()
+        );
     }
 
     #[test]
@@ -426,6 +565,43 @@ mod tests {
         assert!(a.can_contend());
         // Link back: contend again.
         assert!(announce(&["^eth1$"], &with(&[])).can_contend());
+    }
+
+    #[test]
+    fn a_service_only_announceable_where_we_cannot_answer_is_not_contended() {
+        // No ARP socket on eth1 (e.g. no CAP_NET_RAW): the same as a dead link for candidacy.
+        let devices: Vec<Device> = devs()
+            .into_iter()
+            .map(|mut d| {
+                if d.name == "eth1" {
+                    d.selected = false;
+                    d.unanswerable = true;
+                }
+                d
+            })
+            .collect();
+        let e = evaluate(
+            "p",
+            &spec(&["^eth1$"], true, false),
+            &BTreeMap::new(),
+            &devices,
+        );
+        let a = select_services(&[e], &[svc("web", &["10.0.0.1"])])
+            .remove(&("demo".to_string(), "web".to_string()))
+            .expect("selected");
+        assert!(a.interfaces.is_empty());
+        assert!(!a.can_contend());
+        let e = evaluate(
+            "p",
+            &spec(&["^eth"], true, false),
+            &BTreeMap::new(),
+            &devices,
+        );
+        let a = select_services(&[e], &[svc("web", &["10.0.0.1"])])
+            .remove(&("demo".to_string(), "web".to_string()))
+            .expect("selected");
+        assert_eq!(a.interfaces, ["eth0".to_string()].into());
+        assert!(a.can_contend());
     }
 
     #[test]

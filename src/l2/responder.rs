@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::l2::announcer::{Entry, Table};
+use crate::l2::consistency::Serving;
 use crate::l2::garp::GarpSchedule;
 use crate::net::codec::{self, Frame};
 use crate::net::socket::{BpfInsn, PacketSocket};
@@ -97,12 +98,79 @@ fn join_solicited_node(ifindex: u32, ip: Ipv6Addr) -> std::io::Result<std::net::
     Ok(sock)
 }
 
-/// Runs until `shutdown`; follows the table, one task per interface.
+/// Whether this process can answer on an interface (`Err` says why not, e.g. no CAP_NET_RAW for
+/// the ARP socket), keyed by (name, ifindex) so a recreated interface is tried afresh. The
+/// announcer does not contend for Services that could only be announced where it cannot.
+pub type Unanswerable = Arc<Mutex<BTreeMap<(String, u32), Result<(), String>>>>;
+
+/// Opens (and closes) the ARP socket the responder would use on `ifindex`: whether this process
+/// can answer there at all. Must be called inside a Tokio runtime.
+pub fn probe_arp_socket(ifindex: u32) -> std::io::Result<()> {
+    PacketSocket::open_arp(ifindex, &arp_request_filter()).map(drop)
+}
+
+/// Fault injection for tests of the announcer's self-check (`LBCTL_L2_FAULTS`, comma-separated):
+/// `skip-first-responder-update` makes the responder ignore the first table that has entries,
+/// as if an update had been lost, so the table and what is served disagree.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub skip_first_update: bool,
+}
+
+impl Faults {
+    pub fn from_env() -> Faults {
+        let v = std::env::var("LBCTL_L2_FAULTS").unwrap_or_default();
+        let on = |name: &str| v.split(',').any(|f| f.trim() == name);
+        Faults {
+            skip_first_update: on("skip-first-responder-update"),
+        }
+    }
+}
+
+/// Who serves what, for the self-check; an interface task's entry goes when the task does.
+#[derive(Clone)]
+pub struct Reporting {
+    pub serving: Serving,
+    pub unanswerable: Unanswerable,
+}
+
+/// Removes an interface task's entry from [`Serving`] when the task ends or is aborted, unless
+/// a newer task for the same interface has replaced it.
+struct ServingGuard {
+    serving: Serving,
+    name: String,
+    task: u64,
+}
+
+impl ServingGuard {
+    fn set(&self, ips: std::collections::BTreeSet<IpAddr>) {
+        let mut s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        s.insert(self.name.clone(), (self.task, ips));
+    }
+}
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        let mut s = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        if s.get(&self.name).is_some_and(|(t, _)| *t == self.task) {
+            s.remove(&self.name);
+        }
+    }
+}
+
+static TASK_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs until `shutdown`; follows the table, one task per interface. Every table received is
+/// applied (a resend of an unchanged table restarts interface tasks that have ended), which is
+/// how the announcer's self-check repairs a mismatch.
 pub async fn run(
     mut table: watch::Receiver<Table>,
     stats: Stats,
+    report: Reporting,
+    faults: Faults,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut skip_next_with_entries = faults.skip_first_update;
     let mut ifaces: HashMap<String, (watch::Sender<Vec<Entry>>, tokio::task::JoinHandle<()>)> =
         HashMap::new();
     loop {
@@ -114,6 +182,15 @@ pub async fn run(
             }
             m
         };
+        if skip_next_with_entries && !by_iface.is_empty() {
+            skip_next_with_entries = false;
+            tracing::warn!("fault injection: ignoring this table update");
+            tokio::select! {
+                r = table.changed() => if r.is_err() { break },
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
         ifaces.retain(|name, (_, task)| {
             let keep = by_iface.contains_key(name) && !task.is_finished();
             if !keep {
@@ -128,7 +205,12 @@ pub async fn run(
                 }
                 None => {
                     let (tx, rx) = watch::channel(entries);
-                    let task = tokio::spawn(serve_interface(name.clone(), rx, stats.clone()));
+                    let task = tokio::spawn(serve_interface(
+                        name.clone(),
+                        rx,
+                        stats.clone(),
+                        report.clone(),
+                    ));
                     ifaces.insert(name, (tx, task));
                 }
             }
@@ -143,7 +225,17 @@ pub async fn run(
     }
 }
 
-async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>, stats: Stats) {
+async fn serve_interface(
+    name: String,
+    mut entries: watch::Receiver<Vec<Entry>>,
+    stats: Stats,
+    report: Reporting,
+) {
+    let serving = ServingGuard {
+        serving: report.serving.clone(),
+        name: name.clone(),
+        task: TASK_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    };
     let link = match crate::net::link::link(Some(&name), None).await {
         Ok(l) => l,
         Err(e) => {
@@ -158,7 +250,15 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
     let arp = match PacketSocket::open_arp(link.index, &arp_request_filter()) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(interface = %name, error = %e, "cannot open ARP socket (needs CAP_NET_RAW)");
+            tracing::error!(interface = %name, error = %e, "cannot open ARP socket (needs CAP_NET_RAW); giving up this interface's Services");
+            report
+                .unanswerable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    (name.clone(), link.index),
+                    Err(format!("cannot open ARP socket: {e}")),
+                );
             return;
         }
     };
@@ -196,6 +296,7 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
                 keep
             });
             groups.retain(|ip, _| current.contains_key(&IpAddr::V6(*ip)));
+            serving.set(current.keys().copied().collect());
             let now = Instant::now();
             for (ip, e) in &current {
                 if announced.insert(*ip, e.since).is_none() {
@@ -245,7 +346,7 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
             n = arp.recv(&mut buf) => {
                 let Ok(n) = n else { continue };
                 if let Ok(Frame::Arp(req)) = codec::decode(&buf[..n]) {
-                    if req.op != codec::ArpOp::Request || req.is_gratuitous() {
+                    if !deserves_answer(&req) {
                         continue;
                     }
                     let ip = IpAddr::V4(req.target_ip);
@@ -283,6 +384,19 @@ async fn serve_interface(name: String, mut entries: watch::Receiver<Vec<Entry>>,
             }
         }
     }
+}
+
+/// Whether an ARP request (for an address we answer for) gets a reply. Not replies, not
+/// gratuitous announcements, and not requests claiming a broadcast, multicast or all-zero sender
+/// MAC: no host has such an address, the reply would be flooded to the whole segment (or
+/// nowhere), and a forged one turns the responder into a reflector. Probes (sender IP 0.0.0.0,
+/// RFC 5227) are answered, as the kernel answers them for its own addresses.
+pub fn deserves_answer(req: &codec::Arp) -> bool {
+    let unicast = |m: codec::Mac| !m.is_multicast() && !m.is_zero();
+    req.op == codec::ArpOp::Request
+        && !req.is_gratuitous()
+        && unicast(req.sender_mac)
+        && unicast(req.eth_src)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -327,6 +441,41 @@ mod tests {
             }
             pc += 1;
         }
+    }
+
+    #[test]
+    fn requests_from_group_or_zero_senders_are_not_answered() {
+        let me: codec::Mac = "02:00:00:00:00:01".parse().unwrap();
+        let vip: std::net::Ipv4Addr = "10.0.0.100".parse().unwrap();
+        let req = |sender_mac: &str, sender_ip: &str| codec::Arp {
+            eth_src: me,
+            eth_dst: codec::Mac::BROADCAST,
+            op: codec::ArpOp::Request,
+            sender_mac: sender_mac.parse().unwrap(),
+            sender_ip: sender_ip.parse().unwrap(),
+            target_mac: codec::Mac::ZERO,
+            target_ip: vip,
+        };
+        assert!(deserves_answer(&req("02:00:00:00:00:01", "10.0.0.1")));
+        // An RFC 5227 probe is answered (the kernel answers them too).
+        assert!(deserves_answer(&req("02:00:00:00:00:01", "0.0.0.0")));
+        for bad in [
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "33:33:00:00:00:01",
+            "00:00:00:00:00:00",
+        ] {
+            assert!(!deserves_answer(&req(bad, "10.0.0.1")), "{bad}");
+            assert!(!deserves_answer(&req(bad, "0.0.0.0")), "{bad} probe");
+        }
+        let mut r = req("02:00:00:00:00:01", "10.0.0.1");
+        r.eth_src = codec::Mac::BROADCAST;
+        assert!(!deserves_answer(&r), "broadcast Ethernet source");
+        // Gratuitous requests and replies never.
+        assert!(!deserves_answer(&req("02:00:00:00:00:01", "10.0.0.100")));
+        let mut r = req("02:00:00:00:00:01", "10.0.0.1");
+        r.op = codec::ArpOp::Reply;
+        assert!(!deserves_answer(&r));
     }
 
     #[test]

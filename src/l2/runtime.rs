@@ -9,8 +9,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::l2::announcer::{self, AnnouncerConfig, Snapshot, Table};
-use crate::l2::devices;
-use crate::l2::responder::{self, Stats};
+use crate::l2::consistency::{self, Health, Serving};
+use crate::l2::devices::{self, DeviceInfo};
+use crate::l2::responder::{self, Faults, Reporting, Stats, Unanswerable};
 
 /// A running announcer: read-only views for introspection.
 #[derive(Clone, Debug)]
@@ -19,6 +20,33 @@ pub struct Running {
     snapshot: watch::Receiver<Snapshot>,
     stats: Stats,
     sys_class_net: PathBuf,
+    serving: Serving,
+    health: Arc<Health>,
+    unanswerable: Unanswerable,
+}
+
+/// Marks the devices this process cannot answer on (probing each selectable device once per
+/// (name, ifindex) by opening the ARP socket the responder would use; the responder's own
+/// failures are in `unanswerable` too): they are not selected, with the reason.
+fn with_answerability(mut infos: Vec<DeviceInfo>, known: &Unanswerable) -> Vec<DeviceInfo> {
+    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+    for d in infos.iter_mut().filter(|d| d.selected || d.link_down) {
+        let key = (d.name.clone(), d.index);
+        let probed = known.entry(key).or_insert_with(|| {
+            responder::probe_arp_socket(d.index).map_err(|e| {
+                tracing::error!(interface = %d.name, error = %e,
+                    "cannot open an ARP socket (needs CAP_NET_RAW); not contending for Services announced only here");
+                format!("cannot open ARP socket: {e}")
+            })
+        });
+        if let Err(why) = probed {
+            d.selected = false;
+            d.link_down = false;
+            d.unanswerable = true;
+            d.reason = Some(why.clone());
+        }
+    }
+    infos
 }
 
 /// Starts both loops; they stop when `shutdown` turns true (leases are released on the way out).
@@ -31,17 +59,32 @@ pub fn start(
     let (table_tx, table_rx) = watch::channel(Table::new());
     let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
     let stats: Stats = Arc::default();
+    let serving: Serving = Arc::default();
+    let health: Arc<Health> = Arc::default();
+    let unanswerable: Unanswerable = Arc::default();
     let root = sys_class_net.clone();
-    let devices = Arc::new(move || devices::as_devices(&devices::scan(&root)));
+    let unans = unanswerable.clone();
+    let devices =
+        Arc::new(move || devices::as_devices(&with_answerability(devices::scan(&root), &unans)));
     let announcer = tokio::spawn(announcer::run(
         client,
         cfg,
         devices,
         table_tx,
         snap_tx,
+        Some((serving.clone(), health.clone())),
         shutdown.clone(),
     ));
-    let responder = tokio::spawn(responder::run(table_rx.clone(), stats.clone(), shutdown));
+    let responder = tokio::spawn(responder::run(
+        table_rx.clone(),
+        stats.clone(),
+        Reporting {
+            serving: serving.clone(),
+            unanswerable: unanswerable.clone(),
+        },
+        Faults::from_env(),
+        shutdown,
+    ));
     let joined = tokio::spawn(async move {
         let _ = announcer.await;
         let _ = responder.await;
@@ -52,6 +95,9 @@ pub fn start(
             snapshot: snap_rx,
             stats,
             sys_class_net,
+            serving,
+            health,
+            unanswerable,
         },
         joined,
     )
@@ -62,7 +108,9 @@ impl Running {
     pub fn l2_announce(&self) -> serde_json::Value {
         let now = tokio::time::Instant::now();
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let rows: Vec<_> = self
+        let served = consistency::served_keys(&self.serving);
+        let mismatches = self.health.current();
+        let mut rows: Vec<_> = self
             .table
             .borrow()
             .values()
@@ -78,15 +126,46 @@ impl Running {
                     "valid": e.is_valid(),
                     "requests_seen": c.requests_seen, "answered": c.answered, "fenced": c.fenced,
                     "gratuitous_sent": c.gratuitous_sent,
+                    "served": served.contains(&(e.ip, e.interface.clone())),
+                    "mismatch": mismatches.iter()
+                        .find(|m| m.ip == e.ip && m.interface == e.interface)
+                        .map(|m| m.kind),
                 })
             })
             .collect();
+        // A confirmed mismatch whose key is not in the table (served without leading, or led
+        // but missing from the table itself) gets a row of its own.
+        let table = self.table.borrow();
+        for m in &mismatches {
+            if !table.contains_key(&(m.ip, m.interface.clone())) {
+                rows.push(json!({
+                    "ip": m.ip.to_string(), "interface": m.interface, "service": null,
+                    "leading_for_s": null, "valid": null,
+                    "served": served.contains(&(m.ip, m.interface.clone())),
+                    "mismatch": m.kind,
+                }));
+            }
+        }
         json!(rows)
     }
 
     /// `lbctl debug devices`: every device, whether it can announce and why not.
     pub fn devices(&self) -> serde_json::Value {
-        json!(devices::scan(&self.sys_class_net))
+        json!(with_answerability(
+            devices::scan(&self.sys_class_net),
+            &self.unanswerable
+        ))
+    }
+
+    /// Why this node is not ready to announce, if it is not: an interface it would announce on
+    /// where it cannot answer (e.g. no CAP_NET_RAW), so Services there go to other nodes.
+    pub fn not_ready(&self) -> Option<String> {
+        let known = self.unanswerable.lock().unwrap_or_else(|p| p.into_inner());
+        let why: Vec<String> = known
+            .iter()
+            .filter_map(|((name, _), r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        (!why.is_empty()).then(|| format!("cannot answer on {}", why.join("; ")))
     }
 
     /// Selected Services and the leases contended for (for `/metrics`).
@@ -105,6 +184,8 @@ impl Running {
             .collect();
         let _ = writeln!(out, "# HELP lbctl_l2_services_selected Services this node contends for.\n# TYPE lbctl_l2_services_selected gauge\nlbctl_l2_services_selected {}", self.selected_count());
         let _ = writeln!(out, "# HELP lbctl_l2_leases_held Service leases this node holds.\n# TYPE lbctl_l2_leases_held gauge\nlbctl_l2_leases_held {}", leading.len());
+        let _ = writeln!(out, "# HELP lbctl_l2_responder_mismatches_total (VIP, interface) pairs found led but not served, or served but not led, by the self-check (each was repaired).\n# TYPE lbctl_l2_responder_mismatches_total counter\nlbctl_l2_responder_mismatches_total {}", self.health.mismatches_total());
+        let _ = writeln!(out, "# HELP lbctl_l2_unanswerable_interfaces Interfaces this process cannot answer on (e.g. no CAP_NET_RAW).\n# TYPE lbctl_l2_unanswerable_interfaces gauge\nlbctl_l2_unanswerable_interfaces {}", self.unanswerable.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|r| r.is_err()).count());
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         for (name, help, get) in [
             (

@@ -139,10 +139,14 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Soc
             get(move || {
                 let r = r.clone();
                 async move {
-                    if r.ready.load(Ordering::Relaxed) {
-                        (StatusCode::OK, "ok")
+                    // A node that cannot answer where it would announce is not ready, even
+                    // though it runs (it leaves those Services to other nodes).
+                    if let Some(why) = r.l2.get().and_then(|l2| l2.not_ready()) {
+                        (StatusCode::SERVICE_UNAVAILABLE, why)
+                    } else if r.ready.load(Ordering::Relaxed) {
+                        (StatusCode::OK, "ok".to_string())
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not synced")
+                        (StatusCode::SERVICE_UNAVAILABLE, "not synced".to_string())
                     }
                 }
             }),

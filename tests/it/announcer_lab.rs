@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 use lbctl::l2::announcer::{self, AnnouncerConfig, Snapshot, Table};
+use lbctl::l2::consistency::{Health, Kind, Serving};
 use lbctl::l2::policy::Device;
 use lbctl::lease::Timings;
 use lbctl::model::policy::CiliumL2AnnouncementPolicy;
@@ -24,6 +25,10 @@ struct Node {
 }
 
 fn start(client: kube::Client, node: &str) -> Node {
+    start_checked(client, node, None)
+}
+
+fn start_checked(client: kube::Client, node: &str, check: Option<(Serving, Arc<Health>)>) -> Node {
     let cfg = AnnouncerConfig {
         node_name: node.into(),
         lease_namespace: "kube-system".into(),
@@ -46,16 +51,18 @@ fn start(client: kube::Client, node: &str) -> Node {
                 name: "eth0".into(),
                 selected: true,
                 link_down: false,
+                unanswerable: false,
             },
             Device {
                 name: "eth1".into(),
                 selected: true,
                 link_down: false,
+                unanswerable: false,
             },
         ]
     });
     let task = tokio::spawn(announcer::run(
-        client, cfg, devices, table_tx, snap_tx, stop_rx,
+        client, cfg, devices, table_tx, snap_tx, check, stop_rx,
     ));
     Node { table, stop, task }
 }
@@ -355,4 +362,101 @@ async fn local_traffic_is_announced_only_where_its_endpoints_run() {
         n.stop.send(true).unwrap();
         n.task.await.unwrap();
     }
+}
+
+/// A stand-in responder that serves every table it receives, except that it loses the first one
+/// with entries (`lose_first`): the mismatch the announcer's self-check must find and repair.
+fn fake_responder(mut table: watch::Receiver<Table>, serving: Serving, mut lose_first: bool) {
+    tokio::spawn(async move {
+        loop {
+            let t = table.borrow_and_update().clone();
+            if lose_first && !t.is_empty() {
+                lose_first = false;
+            } else {
+                let mut by_iface: std::collections::BTreeMap<String, (u64, _)> = Default::default();
+                for (ip, iface) in t.keys() {
+                    by_iface
+                        .entry(iface.clone())
+                        .or_insert_with(|| (0, std::collections::BTreeSet::new()))
+                        .1
+                        .insert(*ip);
+                }
+                *serving.lock().unwrap() = by_iface;
+            }
+            if table.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_responder_update_is_found_counted_and_repaired() {
+    let lab = support::lab(&["demo"]);
+    setup(&lab, &["^eth0$"]).await;
+    let serving: Serving = Arc::default();
+    let health: Arc<Health> = Arc::default();
+    let a = start_checked(
+        lab.client().unwrap(),
+        "cp-1",
+        Some((serving.clone(), health.clone())),
+    );
+    fake_responder(a.table.clone(), serving.clone(), true);
+    assert!(
+        until(Duration::from_secs(15), || leads(&a)).await,
+        "the only node leads"
+    );
+    // Leading, in the table, but not served: confirmed at the second look, then repaired.
+    let vip = ("192.168.111.200".parse().unwrap(), "eth0".to_string());
+    assert!(
+        until(Duration::from_secs(6), || {
+            serving
+                .lock()
+                .unwrap()
+                .get("eth0")
+                .is_some_and(|(_, ips)| ips.contains(&vip.0))
+        })
+        .await,
+        "the lost update was never repaired: serving {:?}",
+        serving.lock().unwrap()
+    );
+    assert_eq!(health.mismatches_total(), 1, "exactly the one injected");
+    // Nothing else is ever reported: a healthy table stays quiet.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(health.mismatches_total(), 1);
+    assert!(health.current().is_empty());
+
+    // The reverse: something served that this node does not lead.
+    serving
+        .lock()
+        .unwrap()
+        .entry("eth0".into())
+        .or_default()
+        .1
+        .insert("192.168.111.250".parse().unwrap());
+    assert!(
+        until(Duration::from_secs(6), || health.mismatches_total() == 2).await,
+        "the extra entry was not found"
+    );
+    let found = health.current();
+    assert!(
+        found.is_empty()
+            || found
+                .iter()
+                .all(|m| m.kind == Kind::Extra && m.ip.to_string() == "192.168.111.250"),
+        "{found:?}"
+    );
+    // Repaired: the republished table replaced what was served.
+    assert!(
+        until(Duration::from_secs(3), || {
+            serving
+                .lock()
+                .unwrap()
+                .get("eth0")
+                .is_some_and(|(_, ips)| ips.len() == 1)
+        })
+        .await
+    );
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap();
 }

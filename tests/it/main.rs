@@ -17,3 +17,4 @@ mod lease_lab;
 mod netlan;
 mod serve_ipam;
 mod soak;
+mod sigpipe;

@@ -306,6 +306,63 @@ fn sharing_key_shares_generic_allocation_and_frees_with_last_sharer() {
     assert_eq!(ingress(&ch, &key("next")), vec![ip("10.0.0.1")]);
 }
 
+/// Cilium's `TestSharingKey`, step by step: after service-a is recreated into key-b and gets
+/// a new address (it clashes with service-c on port 80), service-b (key-b, port 81) joins the
+/// group's earlier address, service-c's, as Cilium walks a key's addresses in the order they
+/// joined it. Ordering them by address would pick service-a's new one (lower here).
+#[test]
+fn a_newcomer_joins_the_sharing_groups_earliest_compatible_address_as_cilium() {
+    let mut c = ctl();
+    c.upsert_pool(pool("pool-a", 1, vec![BlockSpec::cidr("10.0.10.0/24")]))
+        .unwrap();
+    let svc = |c: &mut Controller, name: &str, sharing_key: &str, port: Option<u16>| {
+        let mut v = view(name);
+        v.sharing_key = sharing_key.into();
+        v.ports = port
+            .map(|port| PortView {
+                port,
+                protocol: "TCP".into(),
+            })
+            .into_iter()
+            .collect();
+        c.upsert_service(key(name), input(v));
+        let ch = c.reconcile();
+        echo(c, &ch);
+        let got = ingress(&ch, &key(name));
+        assert_eq!(got.len(), 1, "{name}: {got:?}");
+        got[0]
+    };
+    let a = svc(&mut c, "service-a", "key-a", None);
+    assert_eq!(svc(&mut c, "service-b", "key-a", None), a);
+    let ip_c = svc(&mut c, "service-c", "key-b", Some(80));
+    assert_ne!(ip_c, a);
+    c.delete_service(&key("service-a"));
+    c.delete_service(&key("service-b"));
+    c.reconcile();
+    assert!(c.holders(a).is_empty(), "released with its last sharer");
+    let a2 = svc(&mut c, "service-a", "key-b", Some(80));
+    assert_ne!(a2, ip_c, "port 80 clashes with service-c");
+    assert!(
+        a2 < ip_c,
+        "the scenario needs the new address to sort first: {a2} {ip_c}"
+    );
+    let b = svc(&mut c, "service-b", "key-b", Some(81));
+    assert_eq!(
+        b, ip_c,
+        "service-b joins service-c's address, the group's earlier one"
+    );
+    c.delete_service(&key("service-c"));
+    c.reconcile();
+    assert_eq!(
+        c.holders(ip_c),
+        vec![key("service-b")],
+        "kept for service-b"
+    );
+    c.delete_service(&key("service-b"));
+    c.reconcile();
+    assert!(c.holders(ip_c).is_empty());
+}
+
 #[test]
 fn multiple_requested_ips_last_failure_wins() {
     let mut c = ctl();
