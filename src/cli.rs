@@ -33,6 +33,10 @@ pub struct GlobalArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// Give up on an API request after this long without progress (connect, send, or wait for
+    /// the answer), exiting 3; 0 waits forever. serve retries instead of exiting.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: std::time::Duration,
     /// Namespace of the Service (default: the context's namespace, else "default").
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,

@@ -61,6 +61,7 @@ fn target(g: &lbctl::cli::GlobalArgs) -> lbctl::cluster::Target {
     lbctl::cluster::Target {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.clone(),
+        request_timeout: (!g.request_timeout.is_zero()).then_some(g.request_timeout),
     }
 }
 
@@ -307,6 +308,10 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         write_concurrency: usize::from(args.max_requests_in_flight)
             .saturating_sub(2)
             .max(1),
+        watch_timeout_secs: lbctl::cluster::watch_timeout_secs(
+            target(&global).read_timeout(Default::default()),
+        ),
+        ..Default::default()
     };
     let debug_socket = args
         .debug_socket
@@ -328,10 +333,7 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         // Handlers before anything else: a supervisor may signal as soon as we exist.
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let target = lbctl::cluster::Target {
-            kubeconfig: global.kubeconfig.clone(),
-            context: global.context.clone(),
-        };
+        let target = target(&global);
         let conn = target
             .connect_limited(Some(args.max_requests_in_flight.into()))
             .await?;
@@ -352,13 +354,13 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             };
             // Its own connections and bound: IPAM's write bursts in the same process must not
             // queue the announcer's lease renewals (a late renewal silences a VIP).
-            let l2_conn = if args.ipam_enabled() {
-                target
-                    .connect_limited(Some(args.max_requests_in_flight.into()))
-                    .await?
-            } else {
-                conn.clone()
-            };
+            // Its watchers keep kube-rs' long server-side timeout, so its read timeout is longer.
+            let l2_conn = target
+                .connect_with(lbctl::cluster::ClientOptions {
+                    max_in_flight: Some(args.max_requests_in_flight.into()),
+                    long_watches: true,
+                })
+                .await?;
             let (running, join) = lbctl::l2::runtime::start(
                 l2_conn.client,
                 cfg,

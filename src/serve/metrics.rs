@@ -18,6 +18,8 @@ pub struct Shared {
     pub gauges: Mutex<Gauges>,
     pub leader: AtomicBool,
     pub ready: AtomicBool,
+    /// The API server did not answer the last check: not ready, whatever else holds.
+    pub api_down: AtomicBool,
     pub service_writes: AtomicU64,
     pub pool_writes: AtomicU64,
     pub write_errors: AtomicU64,
@@ -139,7 +141,9 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Soc
             get(move || {
                 let r = r.clone();
                 async move {
-                    if r.ready.load(Ordering::Relaxed) {
+                    if r.api_down.load(Ordering::Relaxed) {
+                        (StatusCode::SERVICE_UNAVAILABLE, "API server unreachable")
+                    } else if r.ready.load(Ordering::Relaxed) {
                         (StatusCode::OK, "ok")
                     } else {
                         (StatusCode::SERVICE_UNAVAILABLE, "not synced")

@@ -4,6 +4,7 @@ mod support;
 
 mod announce_lan;
 mod announcer_lab;
+mod api_timeouts;
 mod arp_probe;
 mod cli_artifacts;
 mod deploy_rbac;
@@ -14,3 +15,4 @@ mod lab_kubectl;
 mod lease_lab;
 mod netlan;
 mod serve_ipam;
+mod stall;
