@@ -944,3 +944,63 @@ fn retries_a_500_on_the_first_list() {
         .count();
     assert_eq!(failed, 3, "the three faults were served");
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn idle_connections_to_the_metrics_port_cannot_starve_it() {
+    let env = LabWithConfig::new(&["demo"]);
+    let mut serve = Serve::start(&env.kubeconfig(), "node-a", &[]);
+    serve.wait_ready(Duration::from_secs(10));
+    let pid = serve.child.id();
+    let before = open_fds(pid);
+    let addr: std::net::SocketAddr = serve
+        .metrics
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    // Half-open clients: connect, send nothing (or half a request line), never read.
+    let mut idle = Vec::new();
+    for i in 0..1100 {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        if i % 2 == 0 {
+            use std::io::Write;
+            let _ = s.write_all(b"GET /metr");
+        }
+        idle.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let (code, body) = serve.get("/healthz");
+    let took = t0.elapsed();
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "ok"),
+        "healthz during the flood"
+    );
+    assert!(took < Duration::from_secs(3), "healthz took {took:?}");
+    let during = open_fds(pid);
+    assert!(
+        during <= before + 64 + 8,
+        "serve holds {during} descriptors (was {before}) with 1100 idle clients"
+    );
+    // And the engine keeps working.
+    let rt = rt();
+    let client = rt.block_on(async { env.lab.client().unwrap() });
+    rt.block_on(async {
+        create_pool(&client, "lan-vips", vec![cidr("10.50.0.0/24")]).await;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+        eventually("demo-web", Duration::from_secs(20), || async {
+            (!ingress(&svcs.get("demo-web").await.ok()?).is_empty()).then_some(())
+        })
+        .await;
+    });
+    assert!(serve.alive());
+    drop(idle);
+    eprintln!("descriptors: {before} before, {during} with 1100 idle clients; healthz in {took:?}");
+}
