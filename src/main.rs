@@ -22,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(cli.global.verbose);
+    init_tracing(
+        cli.global.verbose,
+        cli.global.color.enabled_for(&std::io::stderr()),
+    );
     owo_colors::set_override(cli.global.color.enabled());
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
@@ -36,17 +39,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("LBCTL_LOG").unwrap_or_else(|_| level.into());
+fn init_tracing(verbose: u8, ansi: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LBCTL_LOG")
+        .unwrap_or_else(|_| lbctl::output::log_filter(verbose).into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

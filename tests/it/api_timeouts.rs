@@ -93,3 +93,43 @@ fn api_server_errors_exit_3() {
         assert!(err.contains("(500)"), "{cmd:?}: {err}");
     }
 }
+
+#[test]
+fn log_lines_carry_no_escapes_off_a_terminal_and_the_client_stack_stays_quiet() {
+    // A port nobody listens on: connection refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    write_kubeconfig(&kc, format!("127.0.0.1:{port}").parse().unwrap());
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbctl"))
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(extra)
+            .arg("pools")
+            .env_remove("NO_COLOR")
+            .env_remove("LBCTL_LOG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let quiet = run(&[]);
+    assert!(
+        quiet.starts_with("error: ") && quiet.lines().count() == 1,
+        "without -v only lbctl's own message:\n{quiet}"
+    );
+    for extra in [
+        &["-vv", "--color", "never"][..],
+        &["-vv"],
+        &["-vv", "--color", "auto"],
+    ] {
+        let err = run(extra);
+        assert!(err.contains("DEBUG"), "{extra:?} logs something:\n{err}");
+        assert!(!err.contains('\u{1b}'), "{extra:?}: escapes in\n{err:?}");
+    }
+}
