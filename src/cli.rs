@@ -37,7 +37,8 @@ pub struct GlobalArgs {
     /// the answer), exiting 3; 0 waits forever. serve retries instead of exiting.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: std::time::Duration,
-    /// Namespace of the Service (default: the context's namespace, else "default").
+    /// Namespace to look in (default: the context's namespace, else "default"); for `serve`,
+    /// the namespace of its leases (default kube-system).
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
     /// Look in every namespace.
@@ -73,7 +74,7 @@ pub enum Command {
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:
     /// `lbctl crds | kubectl apply -f -` on a cluster without Cilium.
     Crds,
-    /// Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer.
+    /// Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer.
     Serve(ServeArgs),
     /// Print a shell completion script.
     Completions {
@@ -93,8 +94,14 @@ pub enum Command {
 pub struct DebugArgs {
     #[command(subcommand)]
     pub topic: DebugTopic,
-    /// The socket of the running serve (default: the path serve uses by default).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The socket of the running serve, as given to its --debug-socket (default: the path
+    /// serve uses by default).
+    #[arg(
+        long = "debug-socket",
+        alias = "socket",
+        global = true,
+        value_name = "PATH"
+    )]
     pub socket: Option<PathBuf>,
 }
 

@@ -133,6 +133,7 @@ pub fn render(
             "gratuitous_sent",
         ],
         "devices" => &["name", "index", "mac", "operstate", "selected", "reason"],
+        "ipam" => return Ok(render_ipam(v)),
         _ => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
     };
     let rows = v.as_array().cloned().unwrap_or_default();
@@ -155,6 +156,53 @@ pub fn render(
     Ok(format!("{t}\n"))
 }
 
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn plain_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(header.iter().map(|c| c.to_uppercase()));
+    for r in rows {
+        t.add_row(r);
+    }
+    format!("{t}\n")
+}
+
+/// The IPAM topic as tables: the engine's counts on one row, then one row per pool.
+fn render_ipam(v: &serde_json::Value) -> String {
+    const SUMMARY: &[&str] = &[
+        "leader",
+        "services_matching",
+        "services_unsatisfied",
+        "conflicting_pools",
+        "invalid_pools",
+    ];
+    const POOL: &[&str] = &["name", "total", "used", "available"];
+    let header: Vec<String> = SUMMARY.iter().map(|c| c.replace('_', " ")).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = plain_table(
+        &header,
+        [SUMMARY.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>()],
+    );
+    out.push('\n');
+    match v["pools"].as_array() {
+        Some(pools) if !pools.is_empty() => out.push_str(&plain_table(
+            &["pool", "total", "used", "available"],
+            pools
+                .iter()
+                .map(|p| POOL.iter().map(|c| cell(&p[*c])).collect::<Vec<_>>()),
+        )),
+        _ => out.push_str("no pools\n"),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +212,29 @@ mod tests {
         fn topic(&self, name: &str) -> Option<serde_json::Value> {
             (name == "devices").then(|| serde_json::json!([{"name": "eth0"}]))
         }
+    }
+
+    #[test]
+    fn ipam_renders_as_tables() {
+        let v = serde_json::json!({
+            "leader": true, "conflicting_pools": 0, "invalid_pools": 1,
+            "services_matching": 3, "services_unsatisfied": 1,
+            "pools": [{"name": "lan-vips", "total": "51", "available": "49", "used": "2"}],
+        });
+        let text = render("ipam", &v, crate::output::OutputFormat::Table).unwrap();
+        assert!(!text.contains('{') && !text.contains('"'), "{text}");
+        let lines: Vec<&str> = text.lines().map(str::trim_start).collect();
+        assert!(lines[0].starts_with("LEADER"), "{text}");
+        assert!(lines[1].starts_with("true"), "{text}");
+        let pool = lines.iter().position(|l| l.starts_with("POOL")).unwrap();
+        let row: Vec<&str> = lines[pool + 1].split_whitespace().collect();
+        assert_eq!(row, ["lan-vips", "51", "2", "49"], "{text}");
+        let none = serde_json::json!({"leader": false, "pools": []});
+        let text = render("ipam", &none, crate::output::OutputFormat::Table).unwrap();
+        assert!(text.ends_with("no pools\n"), "{text}");
+        // JSON stays JSON.
+        let json = render("ipam", &v, crate::output::OutputFormat::Json).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap(), v);
     }
 
     #[tokio::test]

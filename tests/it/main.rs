@@ -7,6 +7,7 @@ mod announcer_lab;
 mod api_timeouts;
 mod arp_probe;
 mod cli_artifacts;
+mod cli_ux;
 mod deploy_rbac;
 mod doctor;
 mod doctor_probe;
