@@ -53,8 +53,8 @@ complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "man" -d 'Write man page
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s i -l interface -d 'Interface to probe on [default: the one the kernel routes IP through]' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s c -l count -d 'Most requests to send' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l interval -d 'Gap between requests [default: 100ms, or 1s with --watch]' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l timeout -d 'Give up when nobody answered within this time' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l interval -d 'Gap between requests, at least 10ms [default: 100ms, or 1s with --watch]' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l timeout -d 'Give up when nobody answered within this time (more than 0)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l dup-window -d 'After the first answer, keep listening this long for a second owner' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l duration -d 'With --watch: stop after this long [default: until interrupted]' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F

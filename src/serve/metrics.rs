@@ -33,8 +33,8 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Renders the exposition text. Counts that do not fit a float are clamped (a /64 has more
-/// addresses than an f64 holds exactly; Prometheus only has floats anyway).
+/// Renders the exposition text. Address counts are floats as Prometheus has only floats: exact
+/// up to 2^53, rounded above (a `::/0` pool reports 2^128 ≈ 3.4e38).
 pub fn render(shared: &Shared) -> String {
     let g = shared
         .gauges
@@ -50,7 +50,7 @@ pub fn render(shared: &Shared) -> String {
             let _ = writeln!(out, "{p}_{name}{labels} {v}");
         }
     };
-    let num = |c: crate::ipam::alloc::IpCount| c.to_u128().map_or(f64::MAX, |v| v as f64);
+    let num = crate::ipam::alloc::IpCount::to_f64;
     gauge(
         names::METRIC_CONFLICTING_POOLS,
         "Number of conflicting pools",
@@ -361,6 +361,29 @@ mod tests {
         })
         .await
         .is_ok()
+    }
+
+    #[test]
+    fn an_all_of_ipv6_pool_counts_2_to_the_128() {
+        use crate::ipam::alloc::IpCount;
+        use crate::ipam::pool::PoolCounts;
+        let shared = Shared::default();
+        let all = IpCount::from_span(u128::MAX);
+        shared.gauges.lock().unwrap().pools = vec![(
+            "v6-all".into(),
+            PoolCounts {
+                total: all,
+                available: all,
+                used: IpCount::ZERO,
+            },
+        )];
+        let text = render(&shared);
+        let line = text
+            .lines()
+            .find(|l| l.contains("ips_available_total{pool=\"v6-all\"}"))
+            .unwrap();
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert_eq!(v, 2f64.powi(128), "{line}");
     }
 
     #[tokio::test]

@@ -38,3 +38,26 @@ fn debug_takes_the_socket_flag_its_errors_name() {
         "the old name stays hidden:\n{help}"
     );
 }
+
+#[test]
+fn arp_probe_refuses_a_zero_timeout_and_a_flooding_interval() {
+    for (args, needle) in [
+        (
+            &["arp-probe", "192.0.2.1", "--timeout", "0"][..],
+            "zero timeout",
+        ),
+        (
+            &["arp-probe", "192.0.2.1", "--interval", "0"],
+            "minimum interval",
+        ),
+        (
+            &["arp-probe", "192.0.2.1", "--watch", "--interval", "1ms"],
+            "minimum interval",
+        ),
+    ] {
+        let out = lbctl(None, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
