@@ -21,10 +21,13 @@ use crate::support::LabWithConfig;
 struct Serve {
     child: Child,
     metrics: String,
+    /// Holds this serve's debug socket: never the default path another serve may be using.
+    _dir: tempfile::TempDir,
 }
 
 impl Serve {
     fn start(kubeconfig: &Path, node: &str, extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
             .arg("--kubeconfig")
             .arg(kubeconfig)
@@ -42,6 +45,8 @@ impl Serve {
                 "--retry-period",
                 "200ms",
             ])
+            .arg("--debug-socket")
+            .arg(dir.path().join("debug.sock"))
             .args(extra)
             .env("NO_COLOR", "1")
             .env("LBCTL_LOG", "lbctl=info")
@@ -62,7 +67,11 @@ impl Serve {
         assert!(!metrics.is_empty(), "serve printed its metrics address");
         // Keep draining so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Serve { child, metrics }
+        Serve {
+            child,
+            metrics,
+            _dir: dir,
+        }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
