@@ -60,6 +60,22 @@ pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
+/// Every test that cannot run here goes through this: in CI it fails the test; elsewhere it
+/// prints `SKIP <test>: <reason>` where `cargo test` shows it, and the caller returns. libtest
+/// captures `print!`/`eprint!` of a passing test (a skipped test would read `ok` and nothing
+/// more), so the line is written to file descriptor 2 itself.
+pub fn skip(test: &str, reason: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {reason}, and CI is set: nothing may be skipped in CI"
+    );
+    let line = format!("SKIP {test}: {reason}\n");
+    // SAFETY: writing a valid buffer to the process's stderr descriptor.
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), line.len());
+    }
+}
+
 /// `lbctl lab up` inside a namespace of a test LAN, listening on that host's LAN address;
 /// killed on drop.
 pub struct LabInNetns {
@@ -116,4 +132,35 @@ impl Drop for LabInNetns {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn skip_probe() {
+    // Only when skips_show_in_cargo_test_output runs us.
+    if std::env::var_os("LBCTL_SKIP_PROBE").is_some() {
+        skip("skip_probe", "a tool is missing");
+    }
+}
+
+#[test]
+fn skips_show_in_cargo_test_output() {
+    let run = |ci: Option<&str>| {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "support::skip_probe", "--test-threads", "1"])
+            .env("LBCTL_SKIP_PROBE", "1")
+            .env_remove("CI");
+        if let Some(v) = ci {
+            c.env("CI", v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(None);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("SKIP skip_probe: a tool is missing"),
+        "the skip is visible without --nocapture:\n{all}"
+    );
+    let out = run(Some("1"));
+    assert!(!out.status.success(), "a skip fails in CI");
 }
