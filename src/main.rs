@@ -204,6 +204,44 @@ fn append_requests(
     Ok(from + new.len())
 }
 
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes a new file of mode 0600 at `path` in a shared directory: never through a planted
+/// link (O_EXCL|O_NOFOLLOW), and replacing only a regular file of ours (a crashed earlier run).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(path)?;
+            // SAFETY: geteuid cannot fail.
+            if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not a file of ours: refusing to write through it (pass --kubeconfig-out FILE)",
+                ));
+            }
+            std::fs::remove_file(path)?;
+            open()?
+        }
+        r => r?,
+    };
+    file.write_all(data)
+}
+
 fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     let scenarios = args
         .scenarios
@@ -219,11 +257,22 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     for f in &args.faults {
         lab.inject(f.clone());
     }
-    let path = args.kubeconfig_out.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()))
-    });
-    lab.write_kubeconfig(&path)
-        .with_context(|| format!("writing kubeconfig to {}", path.display()))?;
+    let (path, ours) = match args.kubeconfig_out.clone() {
+        Some(p) => {
+            lab.write_kubeconfig(&p)
+                .with_context(|| format!("writing kubeconfig to {}", p.display()))?;
+            (p, false)
+        }
+        None => {
+            let p =
+                std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()));
+            write_private(&p, lab.kubeconfig_yaml().as_bytes())
+                .map_err(|e| CodedError::usage(format!("{}: {e}", p.display())))?;
+            (p, true)
+        }
+    };
+    // Removed on the way out (Ctrl-C and SIGTERM included): it names a server that is gone.
+    let _cleanup = ours.then(|| RemoveOnDrop(path.clone()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -61,3 +61,71 @@ fn arp_probe_refuses_a_zero_timeout_and_a_flooding_interval() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// `lbctl lab up` on `port` with its default kubeconfig; returns the child once it printed
+/// where the kubeconfig is, or its output when it exited first.
+fn lab_up(port: u16) -> Result<(std::process::Child, std::path::PathBuf), std::process::Output> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
+        .args(["lab", "up", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _listening = lines.next();
+    match lines.next().and_then(Result::ok) {
+        Some(l) if l.starts_with("export KUBECONFIG=") => {
+            std::thread::spawn(move || for _ in lines {});
+            Ok((child, l["export KUBECONFIG=".len()..].into()))
+        }
+        _ => Err(child.wait_with_output().unwrap()),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn lab_up_keeps_its_default_kubeconfig_private_and_removes_it_on_exit() {
+    use std::os::unix::fs::PermissionsExt;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let (mut child, path) = lab_up(free_port()).expect("lab up starts");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert!(child.wait().unwrap().success());
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+}
+
+#[test]
+fn lab_up_never_writes_through_a_planted_link() {
+    let port = free_port();
+    let path = std::env::temp_dir().join(format!("lbctl-lab-{port}.kubeconfig"));
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(&victim, &path).unwrap();
+    let res = lab_up(port);
+    let _ = std::fs::remove_file(&path);
+    let out = match res {
+        Ok((mut child, _)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lab up wrote a kubeconfig through a planted link");
+        }
+        Err(out) => out,
+    };
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("refusing"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
