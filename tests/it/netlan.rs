@@ -25,12 +25,15 @@ pub const V6_PREFIX: &str = "fd77::";
 
 pub use lbctl::netns::is_root;
 
+#[path = "skip.rs"]
+pub mod skip_helper;
+
 /// Decides whether a netns test may run. Panics when it cannot run under CI.
 pub fn can_run(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    crate::support::skip(test, "needs root for network namespaces");
+    skip_helper::skip(test, "needs root for network namespaces");
     false
 }
 
