@@ -50,10 +50,13 @@ static GLOBAL: Counting = Counting;
 struct Serve {
     child: Child,
     addr: String,
+    /// Holds this serve's debug socket, away from the default path a real serve may use.
+    _dir: tempfile::TempDir,
 }
 
 impl Serve {
     fn start(kubeconfig: &std::path::Path) -> Serve {
+        let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
             .arg("--kubeconfig")
             .arg(kubeconfig)
@@ -71,6 +74,8 @@ impl Serve {
                 "--retry-period",
                 "200ms",
             ])
+            .arg("--debug-socket")
+            .arg(dir.path().join("debug.sock"))
             .env("LBCTL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,7 +91,11 @@ impl Serve {
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Serve { child, addr }
+        Serve {
+            child,
+            addr,
+            _dir: dir,
+        }
     }
 
     fn metric(&self, name: &str) -> Option<f64> {

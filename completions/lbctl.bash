@@ -161,7 +161,7 @@ _lbctl() {
 
     case "${cmd}" in
         lbctl)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab debug crds serve completions man help"
+            opts="-n -A -o -v -h -V --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version arp-probe doctor pools policies leases lab debug crds serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +172,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -203,7 +207,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__arp__subcmd__probe)
-            opts="-i -c -n -A -o -v -h -V --interface --count --interval --timeout --dup-window --watch --duration --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-i -c -n -A -o -v -h -V --interface --count --interval --timeout --dup-window --watch --duration --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +253,10 @@ _lbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -277,7 +285,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__completions)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version bash elvish fish powershell zsh"
+            opts="-n -A -o -v -h -V --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,6 +296,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -319,7 +331,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__crds)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +342,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -361,13 +377,13 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__debug)
-            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version l2-announce devices ipam help"
+            opts="-n -A -o -v -h -V --debug-socket --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version l2-announce devices ipam help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --socket)
+                --debug-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -376,6 +392,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -407,13 +427,13 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__debug__subcmd__devices)
-            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --debug-socket --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --socket)
+                --debug-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -422,6 +442,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -523,13 +547,13 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__debug__subcmd__ipam)
-            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --debug-socket --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --socket)
+                --debug-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -538,6 +562,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -569,13 +597,13 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__debug__subcmd__l2__subcmd__announce)
-            opts="-n -A -o -v -h -V --socket --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --debug-socket --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --socket)
+                --debug-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -584,6 +612,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -615,7 +647,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__doctor)
-            opts="-n -A -o -v -h -V --all --cilium-namespace --no-probe --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --all --cilium-namespace --no-probe --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,6 +662,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -927,7 +963,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version up scenarios demo help"
+            opts="-n -A -o -v -h -V --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version up scenarios demo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -938,6 +974,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -969,7 +1009,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab__subcmd__demo)
-            opts="-n -A -o -v -h -V --unattended --no-lan --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --unattended --no-lan --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -980,6 +1020,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1081,7 +1125,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab__subcmd__scenarios)
-            opts="-n -A -o -v -h -V --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1092,6 +1136,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1123,7 +1171,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab__subcmd__up)
-            opts="-n -A -o -v -h -V --listen --scenario --kubeconfig-out --request-log --fault --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --listen --scenario --kubeconfig-out --request-log --fault --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1157,6 +1205,10 @@ _lbctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1185,7 +1237,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__leases)
-            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1252,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1231,7 +1287,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__man)
-            opts="-n -A -o -v -h -V --out --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --out --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1246,6 +1302,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1277,7 +1337,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__policies)
-            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1292,6 +1352,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1323,7 +1387,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__pools)
-            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --cilium-namespace --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1338,6 +1402,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1369,7 +1437,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__serve)
-            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --l2-lease-prefix --debug-socket --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --max-requests-in-flight --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --ipam --no-ipam --announce --no-announce --l2-lease-prefix --debug-socket --node-name --lease-duration --renew-deadline --retry-period --metrics-addr --field-manager --max-requests-in-flight --enable-ipv6 --default-lb-service-ipam --lb-class --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1424,6 +1492,10 @@ _lbctl() {
                     return 0
                     ;;
                 --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_lbctl_global_optspecs
-    string join \n kubeconfig= context= n/namespace= A/all-namespaces o/output= color= v/verbose h/help V/version
+    string join \n kubeconfig= context= request-timeout= n/namespace= A/all-namespaces o/output= color= v/verbose h/help V/version
 end
 
 function __fish_lbctl_needs_command
@@ -26,7 +26,8 @@ end
 
 complete -c lbctl -n "__fish_lbctl_needs_command" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_needs_command" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_needs_command" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_needs_command" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_needs_command" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -46,19 +47,20 @@ complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "leases" -d 'List L2 ann
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "debug" -d 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
-complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
+complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
 complete -c lbctl -n "__fish_lbctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s i -l interface -d 'Interface to probe on [default: the one the kernel routes IP through]' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s c -l count -d 'Most requests to send' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l interval -d 'Gap between requests [default: 100ms, or 1s with --watch]' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l timeout -d 'Give up when nobody answered within this time' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l interval -d 'Gap between requests, at least 10ms [default: 100ms, or 1s with --watch]' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l timeout -d 'Give up when nobody answered within this time (more than 0)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l dup-window -d 'After the first answer, keep listening this long for a second owner' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l duration -d 'With --watch: stop after this long [default: until interrupted]' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -74,7 +76,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand arp-probe" -s V -l version -
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -91,7 +94,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand doctor" -s V -l version -d '
 complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -106,7 +110,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand pools" -s V -l version -d 'P
 complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -121,7 +126,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand policies" -s V -l version -d
 complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l cilium-namespace -d 'Namespace of the Cilium agent (cilium-config and the L2 leases)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -135,7 +141,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s h -l help -d 'Pri
 complete -c lbctl -n "__fish_lbctl_using_subcommand leases" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and not __fish_seen_subcommand_from up scenarios demo help" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -158,7 +165,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l fault -d 'Fail requests on purpose: METHOD:PATH-SUBSTRING:STATUS[:COUNT] (METHOD may be `*`; COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -172,7 +180,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -186,7 +195,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from scenarios" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from demo" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -204,10 +214,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcomm
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "scenarios" -d 'List the embedded scenarios'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "demo" -d 'Tell the article\'s story on an in-process lab: a <pending> Service, doctor, the fixes'
 complete -c lbctl -n "__fish_lbctl_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l debug-socket -d 'The socket of the running serve, as given to its --debug-socket (default: the path serve uses by default)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -223,10 +234,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_s
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "devices" -d 'Network devices: name, index, MAC, whether selected for announcing and why not'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "ipam" -d 'The IPAM engine in this process: leadership, pools and their counts'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and not __fish_seen_subcommand_from l2-announce devices ipam help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l debug-socket -d 'The socket of the running serve, as given to its --debug-socket (default: the path serve uses by default)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -238,10 +250,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subco
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from l2-announce" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l debug-socket -d 'The socket of the running serve, as given to its --debug-socket (default: the path serve uses by default)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -253,10 +266,11 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subco
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug, -vvv trace)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s h -l help -d 'Print help'
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from devices" -s V -l version -d 'Print version'
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l socket -d 'The socket of the running serve (default: the path serve uses by default)' -r -F
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l debug-socket -d 'The socket of the running serve, as given to its --debug-socket (default: the path serve uses by default)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from ipam" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -274,7 +288,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subco
 complete -c lbctl -n "__fish_lbctl_using_subcommand debug; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand crds" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -292,7 +307,7 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l node-name -d 'This
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l lease-duration -d 'How long a non-leader waits after the last renew before taking the IPAM lease' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l renew-deadline -d 'How long the leader may fail to renew before it stops writing and answering' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l retry-period -d 'Interval between lease attempts' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l metrics-addr -d 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port)' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l metrics-addr -d 'Where to serve /metrics, /healthz and /readyz (port 0 picks a free port). The address may be bracketed whatever its family (`[$(POD_IP)]:9963` in a manifest); bind the pod\'s own IP, not 0.0.0.0, on a host-network pod' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l field-manager -d 'Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l max-requests-in-flight -d 'At most this many API requests in flight at once, per engine (a thousand lease renewals queue instead of opening a thousand connections; kube\'s client speaks HTTP/1.1)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l default-lb-service-ipam -d 'Who serves Services without loadBalancerClass: lbipam (us) or none' -r -f -a "lbipam\t''
@@ -300,7 +315,8 @@ none\t''"
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l lb-class -d 'loadBalancerClass values served besides none (repeatable)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -319,7 +335,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s h -l help -d 'Prin
 complete -c lbctl -n "__fish_lbctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -334,7 +351,8 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand completions" -s V -l version
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l out -d 'Output directory' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l context -d 'The kubeconfig context to use' -r
-complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s n -l namespace -d 'Namespace of the Service (default: the context\'s namespace, else "default")' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -l request-timeout -d 'Give up on an API request after this long without progress (connect, send, or wait for the answer), exiting 3; 0 waits forever. serve retries instead of exiting' -r
+complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s n -l namespace -d 'Namespace to look in (default: the context\'s namespace, else "default"); for `serve`, the namespace of its leases (default kube-system)' -r
 complete -c lbctl -n "__fish_lbctl_using_subcommand man" -s o -l output -d 'Output format' -r -f -a "table\t''
 wide\t''
 json\t''
@@ -354,7 +372,7 @@ complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_su
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "lab" -d 'The embedded lab: an in-memory Kubernetes API server preloaded with a scenario'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "debug" -d 'Ask a running `lbctl serve` on this host what it does (over its local socket)'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "crds" -d 'Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML: `lbctl crds | kubectl apply -f -` on a cluster without Cilium'
-complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer'
+complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "serve" -d 'Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "completions" -d 'Print a shell completion script'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "man" -d 'Write man pages (one per subcommand) into a directory'
 complete -c lbctl -n "__fish_lbctl_using_subcommand help; and not __fish_seen_subcommand_from arp-probe doctor pools policies leases lab debug crds serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -33,7 +33,12 @@ pub struct GlobalArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
-    /// Namespace of the Service (default: the context's namespace, else "default").
+    /// Give up on an API request after this long without progress (connect, send, or wait for
+    /// the answer), exiting 3; 0 waits forever. serve retries instead of exiting.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: std::time::Duration,
+    /// Namespace to look in (default: the context's namespace, else "default"); for `serve`,
+    /// the namespace of its leases (default kube-system).
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
     /// Look in every namespace.
@@ -69,7 +74,7 @@ pub enum Command {
     /// Print the Cilium-compatible CRDs (pools, L2 policies, CiliumNodes) lbctl serves, as YAML:
     /// `lbctl crds | kubectl apply -f -` on a cluster without Cilium.
     Crds,
-    /// Run the engine on a node: LB IPAM (leader-elected) and, later, the L2 announcer.
+    /// Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer.
     Serve(ServeArgs),
     /// Print a shell completion script.
     Completions {
@@ -89,8 +94,14 @@ pub enum Command {
 pub struct DebugArgs {
     #[command(subcommand)]
     pub topic: DebugTopic,
-    /// The socket of the running serve (default: the path serve uses by default).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The socket of the running serve, as given to its --debug-socket (default: the path
+    /// serve uses by default).
+    #[arg(
+        long = "debug-socket",
+        alias = "socket",
+        global = true,
+        value_name = "PATH"
+    )]
     pub socket: Option<PathBuf>,
 }
 
@@ -228,8 +239,10 @@ pub struct ServeArgs {
     /// Interval between lease attempts.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub retry_period: std::time::Duration,
-    /// Where to serve /metrics, /healthz and /readyz (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:9963", value_name = "ADDR:PORT")]
+    /// Where to serve /metrics, /healthz and /readyz (port 0 picks a free port). The address
+    /// may be bracketed whatever its family (`[$(POD_IP)]:9963` in a manifest); bind the pod's
+    /// own IP, not 0.0.0.0, on a host-network pod.
+    #[arg(long, default_value = "127.0.0.1:9963", value_parser = parse_listen, value_name = "ADDR:PORT")]
     pub metrics_addr: SocketAddr,
     /// Field manager of the status patches (use cilium-operator-lb-ipam to pose as Cilium).
     #[arg(long, default_value = "lbctl", value_name = "NAME")]
@@ -281,6 +294,22 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{text:?} is out of range"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, or `[IPv4]:PORT`: a manifest can then write `[$(POD_IP)]:PORT`
+/// for a pod IP of either family.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let bad = || format!("{text:?} is not ADDR:PORT (e.g. 127.0.0.1:9963, [::1]:9963)");
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    let (host, port) = text
+        .strip_prefix('[')
+        .and_then(|t| t.split_once("]:"))
+        .ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = host.parse().map_err(|_| bad())?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    Ok(SocketAddr::from((ip, port)))
 }
 
 /// The clap command tree, for completions and man pages.
@@ -355,6 +384,29 @@ pub fn parse_fault(spec: &str) -> Result<crate::lab::Fault, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_of_either_family_may_be_bracketed() {
+        assert_eq!(
+            parse_listen("[10.0.0.7]:9963").unwrap(),
+            "10.0.0.7:9963".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[fd00::7]:9963").unwrap(),
+            "[fd00::7]:9963".parse::<SocketAddr>().unwrap()
+        );
+        assert!(parse_listen("127.0.0.1:9963").is_ok());
+        for bad in [
+            "[]:1",
+            "[10.0.0.7]",
+            "10.0.0.7",
+            "[10.0.0.7]:x",
+            "[host]:1",
+            "",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn fault_specs() {

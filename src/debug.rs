@@ -41,17 +41,107 @@ pub fn default_socket() -> PathBuf {
     }
 }
 
-/// Binds the socket (replacing a stale one) and answers until `shutdown` fires.
+/// Makes `dir` ours alone: created 0700 when missing; when present it must be a real
+/// directory (not a link), owned by us, that nobody else may write to. Otherwise another user
+/// who made it first could put their own socket where `lbctl debug` looks.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refusing to use {}: {why}", dir.display()),
+        ))
+    };
+    if !meta.file_type().is_dir() {
+        return refuse("not a directory (a symlink or a file)".into());
+    }
+    if meta.uid() != me {
+        return refuse(format!("owned by uid {}, not by us ({me})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "others may write to it (mode {:o}); remove it or chmod 700",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// [`private_dir`]'s checks without creating anything.
+fn check_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.file_type().is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a private directory of ours (owner uid {}, mode {:o}): refusing to trust its socket",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Clears the way for binding `path`: nothing there, or a socket of ours nobody answers on (left
+/// by a killed serve). Anything else (a file, a link, someone else's socket) is refused, never
+/// deleted.
+fn clear_stale(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.file_type().is_socket() || meta.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "refusing to replace {}: not a socket of ours (remove it, or pick another --debug-socket)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// Binds the socket (replacing a stale one of ours) and answers until `shutdown` fires. The
+/// default path's directory is made private first (see [`private_dir`]).
 pub async fn serve(
     path: &Path,
     provider: Arc<dyn Provider>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        if path == default_socket() {
+            private_dir(dir)?;
+        } else if !dir.as_os_str().is_empty() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
     }
     // A socket file left by a killed serve would make bind fail; nobody answers on it.
-    if UnixStream::connect(path).await.is_err() {
+    if clear_stale(path)? && UnixStream::connect(path).await.is_err() {
         let _ = std::fs::remove_file(path);
     }
     let listener = UnixListener::bind(path)?;
@@ -91,6 +181,14 @@ async fn answer(stream: UnixStream, provider: Arc<dyn Provider>) -> std::io::Res
 
 /// Asks a running `serve` for one topic.
 pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugError> {
+    // At the default place, only a serve of ours may answer (see `private_dir`).
+    if path == default_socket() {
+        if let Some(dir) = path.parent().filter(|d| d.exists()) {
+            if let Err(e) = check_private(dir) {
+                return Err(DebugError::Connect(path.into(), e));
+            }
+        }
+    }
     let mut s = UnixStream::connect(path)
         .await
         .map_err(|e| DebugError::Connect(path.into(), e))?;
@@ -135,6 +233,7 @@ pub fn render(
             "gratuitous_sent",
         ],
         "devices" => &["name", "index", "mac", "operstate", "selected", "reason"],
+        "ipam" => return Ok(render_ipam(v)),
         _ => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
     };
     let rows = v.as_array().cloned().unwrap_or_default();
@@ -157,6 +256,53 @@ pub fn render(
     Ok(format!("{t}\n"))
 }
 
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn plain_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(header.iter().map(|c| c.to_uppercase()));
+    for r in rows {
+        t.add_row(r);
+    }
+    format!("{t}\n")
+}
+
+/// The IPAM topic as tables: the engine's counts on one row, then one row per pool.
+fn render_ipam(v: &serde_json::Value) -> String {
+    const SUMMARY: &[&str] = &[
+        "leader",
+        "services_matching",
+        "services_unsatisfied",
+        "conflicting_pools",
+        "invalid_pools",
+    ];
+    const POOL: &[&str] = &["name", "total", "used", "available"];
+    let header: Vec<String> = SUMMARY.iter().map(|c| c.replace('_', " ")).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = plain_table(
+        &header,
+        [SUMMARY.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>()],
+    );
+    out.push('\n');
+    match v["pools"].as_array() {
+        Some(pools) if !pools.is_empty() => out.push_str(&plain_table(
+            &["pool", "total", "used", "available"],
+            pools
+                .iter()
+                .map(|p| POOL.iter().map(|c| cell(&p[*c])).collect::<Vec<_>>()),
+        )),
+        _ => out.push_str("no pools\n"),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +311,94 @@ mod tests {
     impl Provider for Fixed {
         fn topic(&self, name: &str) -> Option<serde_json::Value> {
             (name == "devices").then(|| serde_json::json!([{"name": "eth0"}]))
+        }
+    }
+
+    #[test]
+    fn ipam_renders_as_tables() {
+        let v = serde_json::json!({
+            "leader": true, "conflicting_pools": 0, "invalid_pools": 1,
+            "services_matching": 3, "services_unsatisfied": 1,
+            "pools": [{"name": "lan-vips", "total": "51", "available": "49", "used": "2"}],
+        });
+        let text = render("ipam", &v, crate::output::OutputFormat::Table).unwrap();
+        assert!(!text.contains('{') && !text.contains('"'), "{text}");
+        let lines: Vec<&str> = text.lines().map(str::trim_start).collect();
+        assert!(lines[0].starts_with("LEADER"), "{text}");
+        assert!(lines[1].starts_with("true"), "{text}");
+        let pool = lines.iter().position(|l| l.starts_with("POOL")).unwrap();
+        let row: Vec<&str> = lines[pool + 1].split_whitespace().collect();
+        assert_eq!(row, ["lan-vips", "51", "2", "49"], "{text}");
+        let none = serde_json::json!({"leader": false, "pools": []});
+        let text = render("ipam", &none, crate::output::OutputFormat::Table).unwrap();
+        assert!(text.ends_with("no pools\n"), "{text}");
+        // JSON stays JSON.
+        let json = render("ipam", &v, crate::output::OutputFormat::Json).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap(), v);
+    }
+
+    #[tokio::test]
+    async fn never_deletes_what_is_not_a_stale_socket_of_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("precious");
+        std::fs::write(&file, "data").unwrap();
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        for path in [&file, &link] {
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let e = serve(path, Arc::new(Fixed), rx).await.unwrap_err();
+            assert!(e.to_string().contains("refusing to replace"), "{e}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // A socket of ours nobody answers on is stale: replaced.
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let p = stale.clone();
+        let server = tokio::spawn(async move { serve(&p, Arc::new(Fixed), rx).await });
+        let mut answered = false;
+        for _ in 0..100 {
+            if query(&stale, "devices").await.is_ok() {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(answered);
+        tx.send(true).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn private_dirs_are_ours_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let fresh = base.path().join("fresh");
+        private_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        private_dir(&fresh).unwrap();
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_dir(&open).unwrap_err().to_string();
+        assert!(e.contains("others may write"), "{e}");
+        assert!(check_private(&open).is_err());
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let e = private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            let theirs = base.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            let e = private_dir(&theirs).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534"), "{e}");
         }
     }
 

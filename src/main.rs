@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(cli.global.verbose);
+    init_tracing(
+        cli.global.verbose,
+        cli.global.color.enabled_for(&std::io::stderr()),
+    );
     owo_colors::set_override(cli.global.color.enabled());
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)));
     let ran = match ran {
@@ -48,17 +51,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("LBCTL_LOG").unwrap_or_else(|_| level.into());
+fn init_tracing(verbose: u8, ansi: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LBCTL_LOG")
+        .unwrap_or_else(|_| lbctl::output::log_filter(verbose).into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -73,6 +71,7 @@ fn target(g: &lbctl::cli::GlobalArgs) -> lbctl::cluster::Target {
     lbctl::cluster::Target {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.clone(),
+        request_timeout: (!g.request_timeout.is_zero()).then_some(g.request_timeout),
     }
 }
 
@@ -233,6 +232,44 @@ fn append_requests(
     Ok(next)
 }
 
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes a new file of mode 0600 at `path` in a shared directory: never through a planted
+/// link (O_EXCL|O_NOFOLLOW), and replacing only a regular file of ours (a crashed earlier run).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(path)?;
+            // SAFETY: geteuid cannot fail.
+            if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not a file of ours: refusing to write through it (pass --kubeconfig-out FILE)",
+                ));
+            }
+            std::fs::remove_file(path)?;
+            open()?
+        }
+        r => r?,
+    };
+    file.write_all(data)
+}
+
 fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
     let scenarios = args
         .scenarios
@@ -255,11 +292,22 @@ fn lab_up(args: lbctl::cli::LabUpArgs) -> anyhow::Result<Exit> {
             ..Default::default()
         });
     }
-    let path = args.kubeconfig_out.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()))
-    });
-    lab.write_kubeconfig(&path)
-        .with_context(|| format!("writing kubeconfig to {}", path.display()))?;
+    let (path, ours) = match args.kubeconfig_out.clone() {
+        Some(p) => {
+            lab.write_kubeconfig(&p)
+                .with_context(|| format!("writing kubeconfig to {}", p.display()))?;
+            (p, false)
+        }
+        None => {
+            let p =
+                std::env::temp_dir().join(format!("lbctl-lab-{}.kubeconfig", lab.addr().port()));
+            write_private(&p, lab.kubeconfig_yaml().as_bytes())
+                .map_err(|e| CodedError::usage(format!("{}: {e}", p.display())))?;
+            (p, true)
+        }
+    };
+    // Removed on the way out (Ctrl-C and SIGTERM included): it names a server that is gone.
+    let _cleanup = ours.then(|| RemoveOnDrop(path.clone()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -342,6 +390,10 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         write_concurrency: usize::from(args.max_requests_in_flight)
             .saturating_sub(2)
             .max(1),
+        watch_timeout_secs: lbctl::cluster::watch_timeout_secs(
+            target(&global).read_timeout(Default::default()),
+        ),
+        ..Default::default()
     };
     let debug_socket = args
         .debug_socket
@@ -363,10 +415,7 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         // Handlers before anything else: a supervisor may signal as soon as we exist.
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let target = lbctl::cluster::Target {
-            kubeconfig: global.kubeconfig.clone(),
-            context: global.context.clone(),
-        };
+        let target = target(&global);
         let conn = target
             .connect_limited(Some(args.max_requests_in_flight.into()))
             .await?;
@@ -387,13 +436,13 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             };
             // Its own connections and bound: IPAM's write bursts in the same process must not
             // queue the announcer's lease renewals (a late renewal silences a VIP).
-            let l2_conn = if args.ipam_enabled() {
-                target
-                    .connect_limited(Some(args.max_requests_in_flight.into()))
-                    .await?
-            } else {
-                conn.clone()
-            };
+            // Its watchers keep kube-rs' long server-side timeout, so its read timeout is longer.
+            let l2_conn = target
+                .connect_with(lbctl::cluster::ClientOptions {
+                    max_in_flight: Some(args.max_requests_in_flight.into()),
+                    long_watches: true,
+                })
+                .await?;
             let (running, join) = lbctl::l2::runtime::start(
                 l2_conn.client,
                 cfg,

@@ -12,6 +12,18 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// The log filter for `-v` repeated `verbose` times. The client stack's own lines (kube-rs'
+/// "failed with error client error (Connect)", hyper, rustls) stay out until `-vv`: lbctl
+/// reports the same failure once, in its own words, with the exit code that goes with it.
+pub fn log_filter(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "warn,kube_client=off,kube_runtime=error,hyper=off,hyper_util=off,rustls=off,tower=off",
+        1 => "info,kube_client=warn,kube_runtime=warn,hyper=warn,hyper_util=warn,rustls=warn,tower=warn",
+        2 => "debug",
+        _ => "trace",
+    }
+}
+
 /// `--color`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ColorChoice {
@@ -24,12 +36,17 @@ pub enum ColorChoice {
 impl ColorChoice {
     /// Resolves the choice against `NO_COLOR` and whether stdout is a terminal.
     pub fn enabled(self) -> bool {
+        self.enabled_for(&std::io::stdout())
+    }
+
+    /// As [`ColorChoice::enabled`], for another stream (log lines go to stderr, which may be a
+    /// terminal when stdout is not, or the other way round).
+    pub fn enabled_for(self, stream: &impl IsTerminal) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stream.is_terminal()
             }
         }
     }
@@ -75,4 +92,17 @@ impl CodedError {
 /// Serialises a value as YAML for `-o yaml`.
 pub fn to_yaml<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_parse_and_the_default_silences_the_client_stack() {
+        for v in 0..4 {
+            tracing_subscriber::EnvFilter::try_new(log_filter(v)).unwrap();
+        }
+        assert!(log_filter(0).contains("kube_client=off"));
+    }
 }

@@ -1,14 +1,39 @@
 //! Kubernetes client setup from kubectl-style flags, and the mapping of API failures to exit codes.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::output::CodedError;
 
-/// Where to find the cluster: kubectl's `--kubeconfig` and `--context`.
+/// The server-side timeout kube-rs' watchers ask for by default (the API server's own default
+/// is 30-60 min; kube-rs picks 290 s), plus kube-rs' idle margin and some slack.
+const DEFAULT_WATCH_READ_TIMEOUT: Duration = Duration::from_secs(290 + 30);
+
+/// Where to find the cluster: kubectl's `--kubeconfig`, `--context` and `--request-timeout`.
 #[derive(Clone, Debug, Default)]
 pub struct Target {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Bound on connecting, writing, and each wait for a response byte; `None` waits forever
+    /// (kubectl's `--request-timeout 0`).
+    pub request_timeout: Option<Duration>,
+}
+
+/// What a watch asks the server for (`timeoutSeconds`) so that a quiet but healthy watch ends
+/// on the server's side well before `read_timeout` declares the connection dead: half of it,
+/// at least a second. `None` (no read timeout) keeps the client library's default.
+pub fn watch_timeout_secs(read_timeout: Option<Duration>) -> Option<u32> {
+    read_timeout.map(|t| u32::try_from((t / 2).as_secs()).unwrap_or(u32::MAX).max(1))
+}
+
+/// How a client is built besides the target.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientOptions {
+    /// At most this many requests outstanding at once (see [`Target::connect_limited`]).
+    pub max_in_flight: Option<usize>,
+    /// The client serves watchers that keep kube-rs' default server-side timeout (290 s): the
+    /// read timeout must then outlast it, or every quiet watch would be cut as dead.
+    pub long_watches: bool,
 }
 
 /// A connected client plus what the user needs to know in error messages.
@@ -37,6 +62,26 @@ impl Target {
         &self,
         max_in_flight: Option<usize>,
     ) -> Result<Connection, CodedError> {
+        self.connect_with(ClientOptions {
+            max_in_flight,
+            ..ClientOptions::default()
+        })
+        .await
+    }
+
+    /// The read timeout clients built with `opts` get.
+    pub fn read_timeout(&self, opts: ClientOptions) -> Option<Duration> {
+        match self.request_timeout {
+            Some(t) if opts.long_watches => Some(t.max(DEFAULT_WATCH_READ_TIMEOUT)),
+            t => t,
+        }
+    }
+
+    /// Builds a client with connect, write and read timeouts: without them a peer that keeps
+    /// the TCP connection open but never answers (a hung proxy, a frozen API server) stalls a
+    /// request forever, and with it `doctor` or the IPAM loop.
+    pub async fn connect_with(&self, client: ClientOptions) -> Result<Connection, CodedError> {
+        let max_in_flight = client.max_in_flight;
         let opts = kube::config::KubeConfigOptions {
             context: self.context.clone(),
             ..Default::default()
@@ -74,6 +119,12 @@ impl Target {
             }
         };
         let default_namespace = config.default_namespace.clone();
+        let mut config = config;
+        config.connect_timeout = self.request_timeout;
+        config.write_timeout = self.request_timeout;
+        config.read_timeout = self.read_timeout(client);
+        // Count from when a request is sent, not from when its pooled connection went idle.
+        config.reset_reader_on_write = true;
         let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| {
             CodedError::unreachable(format!(
                 "cannot build a client for context {context:?}: {e}"
@@ -101,6 +152,14 @@ impl Connection {
                 CodedError::unreachable(format!(
                     "context {:?}: not allowed to {what}: {} (check your RBAC: kubectl auth can-i)",
                     self.context, s.message
+                ))
+            }
+            // The server is there but cannot serve (overloaded, etcd down, a proxy's 502):
+            // as unreachable as no answer at all, not a finding about the Service.
+            kube::Error::Api(s) if s.code >= 500 || s.code == 429 => {
+                CodedError::unreachable(format!(
+                    "context {:?}: the API server failed to {what}: {} ({})",
+                    self.context, s.message, s.code
                 ))
             }
             kube::Error::Api(s) => CodedError {

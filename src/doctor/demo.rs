@@ -229,8 +229,9 @@ from network namespaces)"
     if let Some(l) = &lan {
         lab.write_kubeconfig(&l.kubeconfig_path())?;
         println!(
-            "and a LAN built from network namespaces: 192.168.111.0/24 with cp-1 (.2), worker-1 (.3) and \
-this demo as \"you\" (.100); nothing outside the namespaces changes."
+            "and a LAN built from network namespaces ({}-*): 192.168.111.0/24 with cp-1 (.2), worker-1 (.3) and \
+this demo as \"you\" (.100); nothing outside the namespaces changes.",
+            l.id()
         );
         // Ctrl-C must not leave namespaces behind (the announcers die with us: PDEATHSIG).
         let cleanup = l.cleanup_on_signal();

@@ -20,6 +20,9 @@ const V6_PREFIX: &str = "fd00:192:168:111::";
 
 pub struct DemoLan {
     lan: Lan,
+    /// Prefix of this run's namespaces (`<id>-<host>`): unique per process, so a test or a
+    /// user can tell this run's namespaces from another demo's.
+    id: String,
     dir: PathBuf,
     announcers: Vec<(String, Child)>,
 }
@@ -45,6 +48,7 @@ impl DemoLan {
         lan.enter(YOU.0)?;
         Ok(DemoLan {
             lan,
+            id,
             dir,
             announcers: Vec::new(),
         })
@@ -206,6 +210,13 @@ fn terminate(child: &mut Child) {
         unsafe { libc::kill(pid, libc::SIGTERM) };
     }
     let _ = child.wait();
+}
+
+impl DemoLan {
+    /// The prefix of this run's namespace names.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 impl Drop for DemoLan {

@@ -140,6 +140,13 @@ impl IpCount {
         (self.hi == 0).then_some(self.lo)
     }
 
+    /// The count as the nearest float (Prometheus has only floats): exact up to 2^53, then
+    /// rounded; an IPv6 `::/0` is 2^128 ≈ 3.4e38, not a saturated `f64::MAX`.
+    pub fn to_f64(self) -> f64 {
+        const TWO_128: f64 = 340_282_366_920_938_463_463_374_607_431_768_211_456.0;
+        self.hi as f64 * TWO_128 + self.lo as f64
+    }
+
     /// `self - other`, or `None` when `other > self`.
     pub fn checked_sub(self, other: IpCount) -> Option<IpCount> {
         if other > self {

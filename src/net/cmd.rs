@@ -25,8 +25,9 @@ pub const JSON_WATCH_SCHEMA: &str = "lbctl.arp-probe.watch/v1";
 /// 3 permission or interface problem.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ArpProbeArgs {
-    /// The IPv4 or IPv6 address to probe.
-    #[arg(value_name = "IP")]
+    /// The IPv4 or IPv6 address to probe (an IPv4-mapped `::ffff:a.b.c.d` is probed as the
+    /// IPv4 address it is, over ARP).
+    #[arg(value_name = "IP", value_parser = parse_ip)]
     pub ip: IpAddr,
     /// Interface to probe on [default: the one the kernel routes IP through].
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
@@ -35,11 +36,11 @@ pub struct ArpProbeArgs {
     #[arg(short = 'c', long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
-    /// Gap between requests [default: 100ms, or 1s with --watch].
-    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    /// Gap between requests, at least 10ms [default: 100ms, or 1s with --watch].
+    #[arg(long, value_name = "D", value_parser = parse_interval)]
     pub interval: Option<Duration>,
-    /// Give up when nobody answered within this time.
-    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "1s")]
+    /// Give up when nobody answered within this time (more than 0).
+    #[arg(long, value_name = "D", value_parser = parse_timeout, default_value = "1s")]
     pub timeout: Duration,
     /// After the first answer, keep listening this long for a second owner.
     #[arg(long = "dup-window", value_name = "D", value_parser = parse_duration,
@@ -52,6 +53,40 @@ pub struct ArpProbeArgs {
     /// With --watch: stop after this long [default: until interrupted].
     #[arg(long, value_name = "D", value_parser = parse_duration, requires = "watch")]
     pub duration: Option<Duration>,
+}
+
+/// The smallest `--interval`: 100 requests a second is already a lot for a LAN probe; less
+/// than that floods the segment (0 sent ~110,000 requests a second).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "{s:?} is below the minimum interval of {}ms (it would flood the LAN)",
+            MIN_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{s:?}: a zero timeout would send nothing and wait for nothing; give a positive time"
+        ));
+    }
+    Ok(d)
+}
+
+/// An address; IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address: no host answers
+/// NDP for it, the owner answers ARP.
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.trim()
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// Parses `300ms`, `1s`, `1.5s`, `2m`, `100us`; a bare number is seconds.
@@ -534,6 +569,26 @@ async fn run_watch(args: &ArpProbeArgs, json: bool, style: &Style) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        assert_eq!(
+            parse_ip("::ffff:192.168.1.7").unwrap(),
+            "192.168.1.7".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_ip("fd00::7").unwrap().is_ipv6());
+        assert!(parse_ip("192.168.1.999").is_err());
+    }
+
+    #[test]
+    fn zero_timeout_and_flooding_intervals_are_refused() {
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("0ms").is_err());
+        assert_eq!(parse_timeout("1ms").unwrap(), Duration::from_millis(1));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("9ms").is_err());
+        assert_eq!(parse_interval("10ms").unwrap(), MIN_INTERVAL);
+    }
 
     #[test]
     fn durations() {

@@ -18,6 +18,8 @@ pub struct Shared {
     pub gauges: Mutex<Gauges>,
     pub leader: AtomicBool,
     pub ready: AtomicBool,
+    /// The API server did not answer the last check: not ready, whatever else holds.
+    pub api_down: AtomicBool,
     pub service_writes: AtomicU64,
     pub pool_writes: AtomicU64,
     pub write_errors: AtomicU64,
@@ -31,8 +33,8 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Renders the exposition text. Counts that do not fit a float are clamped (a /64 has more
-/// addresses than an f64 holds exactly; Prometheus only has floats anyway).
+/// Renders the exposition text. Address counts are floats as Prometheus has only floats: exact
+/// up to 2^53, rounded above (a `::/0` pool reports 2^128 ≈ 3.4e38).
 pub fn render(shared: &Shared) -> String {
     let g = shared
         .gauges
@@ -48,7 +50,7 @@ pub fn render(shared: &Shared) -> String {
             let _ = writeln!(out, "{p}_{name}{labels} {v}");
         }
     };
-    let num = |c: crate::ipam::alloc::IpCount| c.to_u128().map_or(f64::MAX, |v| v as f64);
+    let num = crate::ipam::alloc::IpCount::to_f64;
     gauge(
         names::METRIC_CONFLICTING_POOLS,
         "Number of conflicting pools",
@@ -119,10 +121,30 @@ pub fn render(shared: &Shared) -> String {
     out
 }
 
+/// Connections the HTTP endpoints hold at once; a newcomer beyond it closes the oldest.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A connection that moves no byte for this long is closed (probes and scrapes take
+/// milliseconds; Prometheus reconnects when its keep-alive connection was closed).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Binds `addr` and serves until the runtime ends. Returns the bound address (port 0 allowed).
 pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+    serve_with(addr, shared, MAX_CONNECTIONS, IDLE_TIMEOUT).await
+}
+
+/// As [`serve`], with the connection bound and idle timeout given.
+pub async fn serve_with(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    max_connections: usize,
+    idle: std::time::Duration,
+) -> std::io::Result<SocketAddr> {
+    let listener = guard::Guarded::new(
+        tokio::net::TcpListener::bind(addr).await?,
+        max_connections,
+        idle,
+    );
+    let bound = axum::serve::Listener::local_addr(&listener)?;
     let m = shared.clone();
     let r = shared.clone();
     let app = axum::Router::new()
@@ -141,7 +163,9 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Soc
                 async move {
                     // A node that cannot answer where it would announce is not ready, even
                     // though it runs (it leaves those Services to other nodes).
-                    if let Some(why) = r.l2.get().and_then(|l2| l2.not_ready()) {
+                    if r.api_down.load(Ordering::Relaxed) {
+                        (StatusCode::SERVICE_UNAVAILABLE, "API server unreachable".to_string())
+                    } else if let Some(why) = r.l2.get().and_then(|l2| l2.not_ready()) {
                         (StatusCode::SERVICE_UNAVAILABLE, why)
                     } else if r.ready.load(Ordering::Relaxed) {
                         (StatusCode::OK, "ok".to_string())
@@ -155,4 +179,257 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Soc
         let _ = axum::serve(listener, app).await;
     });
     Ok(bound)
+}
+
+/// Bounds what the HTTP port can cost: at most `max` connections (so file descriptors), the
+/// oldest closed when a new one arrives at the bound (a probe always gets through a flood of
+/// idle connections), and every connection closed after `idle` without a byte moving.
+mod guard {
+    use std::collections::VecDeque;
+    use std::future::Future;
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Weak};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use futures::task::AtomicWaker;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::time::{Instant, Sleep};
+
+    #[derive(Default)]
+    struct Ctl {
+        evicted: AtomicBool,
+        waker: AtomicWaker,
+    }
+
+    pub struct Guarded {
+        inner: TcpListener,
+        max: usize,
+        idle: Duration,
+        live: VecDeque<Weak<Ctl>>,
+    }
+
+    impl Guarded {
+        pub fn new(inner: TcpListener, max: usize, idle: Duration) -> Guarded {
+            Guarded {
+                inner,
+                max: max.max(1),
+                idle,
+                live: VecDeque::new(),
+            }
+        }
+    }
+
+    impl axum::serve::Listener for Guarded {
+        type Io = Conn;
+        type Addr = std::net::SocketAddr;
+
+        async fn accept(&mut self) -> (Conn, std::net::SocketAddr) {
+            loop {
+                match self.inner.accept().await {
+                    Ok((stream, addr)) => {
+                        self.live.retain(|w| w.strong_count() > 0);
+                        while self.live.len() >= self.max {
+                            if let Some(old) = self.live.pop_front().and_then(|w| w.upgrade()) {
+                                old.evicted.store(true, Ordering::Release);
+                                old.waker.wake();
+                            }
+                        }
+                        let ctl = Arc::new(Ctl::default());
+                        self.live.push_back(Arc::downgrade(&ctl));
+                        let _ = stream.set_nodelay(true);
+                        return (Conn::new(stream, ctl, self.idle), addr);
+                    }
+                    // Out of descriptors or a connection reset before accept: wait a little,
+                    // as axum's own listener does, instead of spinning.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+
+        fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+            self.inner.local_addr()
+        }
+    }
+
+    pub struct Conn {
+        stream: TcpStream,
+        ctl: Arc<Ctl>,
+        idle: Duration,
+        deadline: Pin<Box<Sleep>>,
+    }
+
+    impl Conn {
+        fn new(stream: TcpStream, ctl: Arc<Ctl>, idle: Duration) -> Conn {
+            Conn {
+                stream,
+                ctl,
+                idle,
+                deadline: Box::pin(tokio::time::sleep(idle)),
+            }
+        }
+
+        /// Closed (an error to hyper) when evicted or idle too long; registers for both.
+        fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+            self.ctl.waker.register(cx.waker());
+            if self.ctl.evicted.load(Ordering::Acquire) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "closed for a newer connection",
+                ));
+            }
+            if self.deadline.as_mut().poll(cx).is_ready() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "idle connection"));
+            }
+            Ok(())
+        }
+
+        fn progressed(&mut self) {
+            let next = Instant::now() + self.idle;
+            self.deadline.as_mut().reset(next);
+        }
+    }
+
+    impl AsyncRead for Conn {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            match Pin::new(&mut self.stream).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => {
+                    if buf.filled().len() > before {
+                        self.progressed();
+                    }
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => match self.check(cx) {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                },
+            }
+        }
+    }
+
+    impl AsyncWrite for Conn {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            match Pin::new(&mut self.stream).poll_write(cx, buf) {
+                Poll::Ready(Ok(n)) => {
+                    self.progressed();
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => match self.check(cx) {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                },
+            }
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Reads until EOF or error; true when the server closed within `within`.
+    async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(within, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[test]
+    fn an_all_of_ipv6_pool_counts_2_to_the_128() {
+        use crate::ipam::alloc::IpCount;
+        use crate::ipam::pool::PoolCounts;
+        let shared = Shared::default();
+        let all = IpCount::from_span(u128::MAX);
+        shared.gauges.lock().unwrap().pools = vec![(
+            "v6-all".into(),
+            PoolCounts {
+                total: all,
+                available: all,
+                used: IpCount::ZERO,
+            },
+        )];
+        let text = render(&shared);
+        let line = text
+            .lines()
+            .find(|l| l.contains("ips_available_total{pool=\"v6-all\"}"))
+            .unwrap();
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert_eq!(v, 2f64.powi(128), "{line}");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed() {
+        let shared = Arc::new(Shared::default());
+        let addr = serve_with(
+            "127.0.0.1:0".parse().unwrap(),
+            shared,
+            8,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut partial = TcpStream::connect(addr).await.unwrap();
+        partial.write_all(b"GET /heal").await.unwrap();
+        assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
+        assert!(closed_within(&mut partial, Duration::from_secs(3)).await);
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_at_the_bound_closes_the_oldest() {
+        let shared = Arc::new(Shared::default());
+        let addr = serve_with(
+            "127.0.0.1:0".parse().unwrap(),
+            shared,
+            2,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        let mut oldest = TcpStream::connect(addr).await.unwrap();
+        let _second = TcpStream::connect(addr).await.unwrap();
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut oldest, Duration::from_secs(3)).await);
+        third
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        third.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("ok"), "{answer}");
+    }
 }

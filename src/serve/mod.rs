@@ -39,6 +39,12 @@ pub struct ServeConfig {
     pub field_manager: String,
     /// Status patches in flight at once.
     pub write_concurrency: usize,
+    /// `timeoutSeconds` of the watches: shorter than the client's read timeout, so a quiet
+    /// watch is ended by the server, and one that goes silent longer is a dead connection
+    /// (see [`crate::cluster::watch_timeout_secs`]). `None` keeps kube-rs' default.
+    pub watch_timeout_secs: Option<u32>,
+    /// How often the API server is asked whether it answers (`/readyz` turns 503 when not).
+    pub api_check_period: Duration,
 }
 
 impl Default for ServeConfig {
@@ -47,6 +53,8 @@ impl Default for ServeConfig {
             engine: EngineConfig::default(),
             field_manager: crate::model::names::FIELD_MANAGER_LBCTL.to_owned(),
             write_concurrency: 32,
+            watch_timeout_secs: None,
+            api_check_period: Duration::from_secs(5),
         }
     }
 }
@@ -239,10 +247,38 @@ pub async fn run_ipam(
     shared: Arc<metrics::Shared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let version = detect_pool_version(&client).await?;
+    tokio::pin!(shutdown);
+    let checker = tokio::spawn(check_api(
+        client.clone(),
+        shared.clone(),
+        cfg.api_check_period,
+    ));
+    let _checker = AbortOnDrop(checker);
+    let _mirror = AbortOnDrop(tokio::spawn(clear_leader_on_loss(
+        leading.clone(),
+        shared.clone(),
+    )));
+    let mut attempt = 0;
+    // The API server may not answer yet (the node boots, the control plane restarts): wait
+    // for it as the watchers would later, and give up only when it answers "not served".
+    let version = loop {
+        match detect_pool_version(&client).await {
+            Ok(v) => break v,
+            Err(ServeError::NoPoolApi(e)) if transient(&e) => {
+                let wait = backoff(attempt);
+                attempt = attempt.saturating_add(1);
+                warn!(error = %e, retry_in = ?wait, "cannot list pools yet; retrying");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
     info!(?version, "watching CiliumLoadBalancerIPPools");
     let (tx, mut rx) = mpsc::channel::<Ev>(1024);
-    spawn_watchers(&client, version, tx);
+    spawn_watchers(&client, version, cfg.watch_timeout_secs, tx);
     let mut ipam = Ipam {
         cfg: cfg.clone(),
         client,
@@ -260,7 +296,6 @@ pub async fn run_ipam(
         attempts: HashMap::new(),
         invalid_logged: HashMap::new(),
     };
-    tokio::pin!(shutdown);
     loop {
         let next_retry = ipam.retry_at.values().min().copied();
         tokio::select! {
@@ -294,8 +329,70 @@ pub async fn run_ipam(
     }
 }
 
-fn spawn_watchers(client: &Client, version: PoolVersion, tx: mpsc::Sender<Ev>) {
-    let wc = watcher::Config::default();
+/// Whether an API error may pass by itself: no answer, a timeout, or a server-side failure.
+/// A 4xx (not served, forbidden) stays until someone changes the cluster.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429 || s.code == 408,
+        _ => true,
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Asks the API server for its version every `period` and publishes whether it answered in
+/// time: the watchers alone cannot tell, since a quiet watch and a dead server look the same
+/// until the read timeout.
+async fn check_api(client: Client, shared: Arc<metrics::Shared>, period: Duration) {
+    let limit = period.max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ok = matches!(
+            tokio::time::timeout(limit, client.apiserver_version()).await,
+            Ok(Ok(_))
+        );
+        let was_down = shared.api_down.swap(!ok, Ordering::Relaxed);
+        if was_down == ok {
+            if ok {
+                info!("API server answers again");
+            } else {
+                warn!("API server does not answer; not ready");
+            }
+        }
+    }
+}
+
+/// Drops the leader gauge the moment the gate closes, even while the loop is busy writing.
+async fn clear_leader_on_loss(mut gate: watch::Receiver<bool>, shared: Arc<metrics::Shared>) {
+    loop {
+        if !*gate.borrow_and_update() {
+            shared.leader.store(false, Ordering::Relaxed);
+        }
+        if gate.changed().await.is_err() {
+            shared.leader.store(false, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+fn spawn_watchers(
+    client: &Client,
+    version: PoolVersion,
+    timeout_secs: Option<u32>,
+    tx: mpsc::Sender<Ev>,
+) {
+    let mut wc = watcher::Config::default();
+    if let Some(t) = timeout_secs {
+        wc = wc.timeout(t);
+    }
     let ptx = tx.clone();
     match version {
         PoolVersion::V2 => {
@@ -528,8 +625,11 @@ impl Ipam {
         if total > 1000 || first {
             trim_heap();
         }
-        // Published after the first pass, so `leader 1` means "has reconciled as leader".
-        self.shared.leader.store(true, Ordering::Relaxed);
+        // Published after the first pass, so `leader 1` means "has reconciled as leader"; and
+        // only if the gate is still open (it may have closed during the writes).
+        self.shared
+            .leader
+            .store(*leading.borrow(), Ordering::Relaxed);
         if !self.shared.ready.swap(true, Ordering::Relaxed) {
             info!("ready");
         }

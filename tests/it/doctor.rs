@@ -616,12 +616,20 @@ fn lab_demo_on_its_lan_answers_the_vip_and_fails_over() {
         out.contains("another node answers for 192.168.111.11"),
         "{out}"
     );
-    // Nothing left behind: the demo's namespaces are named lbd<pid>-*.
+    // Nothing left behind of this run's namespaces (another demo may run on the machine: its
+    // namespaces are not ours to judge).
+    let id = out
+        .split("built from network namespaces (")
+        .nth(1)
+        .and_then(|r| r.split("-*)").next())
+        .unwrap_or_else(|| panic!("the demo names its namespaces:\n{out}"));
+    assert!(id.starts_with("lbd"), "{id}");
+    let mine = format!("{id}-");
     let left: Vec<_> = std::fs::read_dir("/run/netns")
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("lbd"))
+                .filter(|n| n.starts_with(&mine))
                 .collect()
         })
         .unwrap_or_default();

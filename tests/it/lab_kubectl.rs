@@ -108,11 +108,10 @@ fn kubectl_binary(which: &str) -> Option<PathBuf> {
             .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
     };
     if found.is_none() {
-        assert!(
-            !support::in_ci(),
-            "kubectl ({which}) is missing in CI: .ci/run must install it"
+        support::skip(
+            &format!("kubectl {which}"),
+            "not installed on this machine (.ci/run installs it in CI)",
         );
-        eprintln!("SKIP: kubectl ({which}) not installed on this machine");
     }
     found
 }

@@ -4,8 +4,10 @@ mod support;
 
 mod announce_lan;
 mod announcer_lab;
+mod api_timeouts;
 mod arp_probe;
 mod cli_artifacts;
+mod cli_ux;
 mod deploy_rbac;
 mod doctor;
 mod doctor_probe;
@@ -18,3 +20,4 @@ mod netlan;
 mod serve_ipam;
 mod soak;
 mod sigpipe;
+mod stall;

@@ -21,10 +21,13 @@ use crate::support::LabWithConfig;
 struct Serve {
     child: Child,
     metrics: String,
+    /// Holds this serve's debug socket: never the default path another serve may be using.
+    _dir: tempfile::TempDir,
 }
 
 impl Serve {
     fn start(kubeconfig: &Path, node: &str, extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
             .arg("--kubeconfig")
             .arg(kubeconfig)
@@ -42,6 +45,8 @@ impl Serve {
                 "--retry-period",
                 "200ms",
             ])
+            .arg("--debug-socket")
+            .arg(dir.path().join("debug.sock"))
             .args(extra)
             .env("NO_COLOR", "1")
             .env("LBCTL_LOG", "lbctl=info")
@@ -62,7 +67,11 @@ impl Serve {
         assert!(!metrics.is_empty(), "serve printed its metrics address");
         // Keep draining so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Serve { child, metrics }
+        Serve {
+            child,
+            metrics,
+            _dir: dir,
+        }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -874,4 +883,205 @@ fn unusable_flag_combinations_exit_2() {
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty());
     }
+}
+
+/// Waits until `/readyz` answers `code` (polled every 50 ms), or panics.
+fn wait_readyz(serve: &Serve, code: u16, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let (got, body) = serve.get("/readyz");
+        if got == code {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < within,
+            "/readyz still {got} {body:?} after {within:?}, want {code}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn recovers_after_the_api_connection_hangs() {
+    use crate::stall::{write_kubeconfig, Proxy};
+    let lab = crate::support::lab(&["demo"]);
+    let proxy = Proxy::start(lab.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    write_kubeconfig(&kc, proxy.addr);
+    let mut serve = Serve::start(&kc, "node-a", &["--request-timeout", "2s"]);
+    let rt = rt();
+    let client = rt.block_on(async { lab.client().unwrap() });
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+    rt.block_on(async {
+        create_pool(&client, "lan-vips", vec![cidr("10.50.0.0/24")]).await;
+        eventually("demo-web", Duration::from_secs(20), || async {
+            (!ingress(&svcs.get("demo-web").await.ok()?).is_empty()).then_some(())
+        })
+        .await;
+    });
+    serve.wait_ready(Duration::from_secs(10));
+    assert_eq!(serve.metric("lbctl_lbipam_leader"), Some(1.0));
+
+    // Every connection through the proxy goes silent, and stays so for good.
+    proxy.freeze();
+    rt.block_on(async {
+        svcs.create(
+            &PostParams::default(),
+            &lb_service("demo", "during-hang", 81),
+        )
+        .await
+        .unwrap();
+    });
+    let noticed = wait_readyz(&serve, 503, Duration::from_secs(15));
+    // The lease cannot be renewed through a silent proxy: the gauge must say so.
+    let t0 = Instant::now();
+    while serve.metric("lbctl_lbipam_leader") != Some(0.0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "leader gauge still 1 while the API is unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, body) = serve.get("/readyz");
+    assert!(body.contains("unreachable"), "{body}");
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.thaw();
+
+    // New connections work; the hung ones must be given up and the watches re-established.
+    let t0 = Instant::now();
+    rt.block_on(async {
+        let s = eventually("during-hang", Duration::from_secs(30), || async {
+            let s = svcs.get("during-hang").await.ok()?;
+            (!ingress(&s).is_empty()).then_some(s)
+        })
+        .await;
+        assert_eq!(ingress(&s), vec!["10.50.0.1"]);
+    });
+    let recovered = t0.elapsed();
+    wait_readyz(&serve, 200, Duration::from_secs(15));
+    assert!(serve.alive());
+    eprintln!("hang noticed by /readyz in {noticed:?}; served {recovered:?} after the thaw");
+}
+
+#[test]
+fn waits_for_an_api_server_that_is_not_listening_yet() {
+    // A free port now; the lab binds it a little later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    crate::stall::write_kubeconfig(&kc, addr);
+    let mut serve = Serve::start(&kc, "node-a", &["--request-timeout", "2s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(serve.alive(), "serve gave up on an API server not up yet");
+    assert_eq!(serve.get("/readyz").0, 503);
+    let lab = Lab::start(addr, &[Scenario::load("demo").unwrap()]).expect("lab binds the port");
+    let rt = rt();
+    let client = rt.block_on(async { lab.client().unwrap() });
+    rt.block_on(async {
+        create_pool(&client, "lan-vips", vec![cidr("10.50.0.0/24")]).await;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+        eventually("demo-web", Duration::from_secs(30), || async {
+            (!ingress(&svcs.get("demo-web").await.ok()?).is_empty()).then_some(())
+        })
+        .await;
+    });
+    wait_readyz(&serve, 200, Duration::from_secs(10));
+    assert!(serve.alive());
+}
+
+#[test]
+fn retries_a_500_on_the_first_list() {
+    let env = LabWithConfig::new(&["demo"]);
+    env.lab.inject(Fault {
+        method: Some("GET".into()),
+        path_contains: "ciliumloadbalancerippools".into(),
+        status: Some(500),
+        count: 3,
+        ..Fault::default()
+    });
+    let mut serve = Serve::start(&env.kubeconfig(), "node-a", &[]);
+    let rt = rt();
+    let client = rt.block_on(async { env.lab.client().unwrap() });
+    rt.block_on(async {
+        create_pool(&client, "lan-vips", vec![cidr("10.50.0.0/24")]).await;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+        eventually("demo-web", Duration::from_secs(30), || async {
+            (!ingress(&svcs.get("demo-web").await.ok()?).is_empty()).then_some(())
+        })
+        .await;
+    });
+    assert!(serve.alive(), "serve exited on a transient 500");
+    let failed = env
+        .lab
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("ciliumloadbalancerippools") && r.status == 500)
+        .count();
+    assert_eq!(failed, 3, "the three faults were served");
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn idle_connections_to_the_metrics_port_cannot_starve_it() {
+    let env = LabWithConfig::new(&["demo"]);
+    let mut serve = Serve::start(&env.kubeconfig(), "node-a", &[]);
+    serve.wait_ready(Duration::from_secs(10));
+    let pid = serve.child.id();
+    let before = open_fds(pid);
+    let addr: std::net::SocketAddr = serve
+        .metrics
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    // Half-open clients: connect, send nothing (or half a request line), never read.
+    let mut idle = Vec::new();
+    for i in 0..1100 {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        if i % 2 == 0 {
+            use std::io::Write;
+            let _ = s.write_all(b"GET /metr");
+        }
+        idle.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let (code, body) = serve.get("/healthz");
+    let took = t0.elapsed();
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "ok"),
+        "healthz during the flood"
+    );
+    assert!(took < Duration::from_secs(3), "healthz took {took:?}");
+    let during = open_fds(pid);
+    assert!(
+        during <= before + 64 + 8,
+        "serve holds {during} descriptors (was {before}) with 1100 idle clients"
+    );
+    // And the engine keeps working.
+    let rt = rt();
+    let client = rt.block_on(async { env.lab.client().unwrap() });
+    rt.block_on(async {
+        create_pool(&client, "lan-vips", vec![cidr("10.50.0.0/24")]).await;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+        eventually("demo-web", Duration::from_secs(20), || async {
+            (!ingress(&svcs.get("demo-web").await.ok()?).is_empty()).then_some(())
+        })
+        .await;
+    });
+    assert!(serve.alive());
+    drop(idle);
+    eprintln!("descriptors: {before} before, {during} with 1100 idle clients; healthz in {took:?}");
 }

@@ -55,10 +55,10 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// True in CI, where nothing may be skipped.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
+// The skip helper lives in its own file, loaded by netlan.rs, so the benches (which include
+// netlan.rs) share it.
+#[allow(unused_imports)]
+pub use crate::netlan::skip_helper::{in_ci, skip};
 
 /// `lbctl lab up` inside a namespace of a test LAN, listening on that host's LAN address;
 /// killed on drop.
@@ -116,4 +116,35 @@ impl Drop for LabInNetns {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn skip_probe() {
+    // Only when skips_show_in_cargo_test_output runs us.
+    if std::env::var_os("LBCTL_SKIP_PROBE").is_some() {
+        skip("skip_probe", "a tool is missing");
+    }
+}
+
+#[test]
+fn skips_show_in_cargo_test_output() {
+    let run = |ci: Option<&str>| {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "support::skip_probe", "--test-threads", "1"])
+            .env("LBCTL_SKIP_PROBE", "1")
+            .env_remove("CI");
+        if let Some(v) = ci {
+            c.env("CI", v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(None);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("SKIP skip_probe: a tool is missing"),
+        "the skip is visible without --nocapture:\n{all}"
+    );
+    let out = run(Some("1"));
+    assert!(!out.status.success(), "a skip fails in CI");
 }

@@ -1,0 +1,131 @@
+//! What the command line says about itself: help texts, flag names, usage errors.
+
+use crate::support::{lbctl, stderr, stdout};
+
+#[test]
+fn serve_help_describes_what_serve_does_now() {
+    let out = lbctl(None, &["serve", "--help"]);
+    let help = stdout(&out);
+    assert!(!help.contains("later"), "{help}");
+    // -n is the leases' namespace for serve.
+    let n = help
+        .split("-n, --namespace")
+        .nth(1)
+        .expect("serve --help lists -n");
+    let n: String = n.split("\n  -").next().unwrap().into();
+    assert!(
+        n.contains("for `serve`, the namespace of its leases"),
+        "{n}"
+    );
+}
+
+#[test]
+fn debug_takes_the_socket_flag_its_errors_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("none.sock");
+    for flag in ["--debug-socket", "--socket"] {
+        let out = lbctl(None, &["debug", flag, sock.to_str().unwrap(), "ipam"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{flag}: {err}");
+        assert!(err.contains("no lbctl serve is listening"), "{flag}: {err}");
+        // The advice names a flag debug accepts.
+        assert!(err.contains("--debug-socket PATH"), "{err}");
+    }
+    let help = stdout(&lbctl(None, &["debug", "--help"]));
+    assert!(help.contains("--debug-socket"), "{help}");
+    assert!(
+        !help.contains("--socket"),
+        "the old name stays hidden:\n{help}"
+    );
+}
+
+#[test]
+fn arp_probe_refuses_a_zero_timeout_and_a_flooding_interval() {
+    for (args, needle) in [
+        (
+            &["arp-probe", "192.0.2.1", "--timeout", "0"][..],
+            "zero timeout",
+        ),
+        (
+            &["arp-probe", "192.0.2.1", "--interval", "0"],
+            "minimum interval",
+        ),
+        (
+            &["arp-probe", "192.0.2.1", "--watch", "--interval", "1ms"],
+            "minimum interval",
+        ),
+    ] {
+        let out = lbctl(None, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// `lbctl lab up` on `port` with its default kubeconfig; returns the child once it printed
+/// where the kubeconfig is, or its output when it exited first.
+fn lab_up(port: u16) -> Result<(std::process::Child, std::path::PathBuf), std::process::Output> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
+        .args(["lab", "up", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _listening = lines.next();
+    match lines.next().and_then(Result::ok) {
+        Some(l) if l.starts_with("export KUBECONFIG=") => {
+            std::thread::spawn(move || for _ in lines {});
+            Ok((child, l["export KUBECONFIG=".len()..].into()))
+        }
+        _ => Err(child.wait_with_output().unwrap()),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn lab_up_keeps_its_default_kubeconfig_private_and_removes_it_on_exit() {
+    use std::os::unix::fs::PermissionsExt;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let (mut child, path) = lab_up(free_port()).expect("lab up starts");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert!(child.wait().unwrap().success());
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+}
+
+#[test]
+fn lab_up_never_writes_through_a_planted_link() {
+    let port = free_port();
+    let path = std::env::temp_dir().join(format!("lbctl-lab-{port}.kubeconfig"));
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(&victim, &path).unwrap();
+    let res = lab_up(port);
+    let _ = std::fs::remove_file(&path);
+    let out = match res {
+        Ok((mut child, _)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lab up wrote a kubeconfig through a planted link");
+        }
+        Err(out) => out,
+    };
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("refusing"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
