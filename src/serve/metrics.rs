@@ -164,7 +164,10 @@ pub async fn serve_with(
                     // A node that cannot answer where it would announce is not ready, even
                     // though it runs (it leaves those Services to other nodes).
                     if r.api_down.load(Ordering::Relaxed) {
-                        (StatusCode::SERVICE_UNAVAILABLE, "API server unreachable".to_string())
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "API server unreachable".to_string(),
+                        )
                     } else if let Some(why) = r.l2.get().and_then(|l2| l2.not_ready()) {
                         (StatusCode::SERVICE_UNAVAILABLE, why)
                     } else if r.ready.load(Ordering::Relaxed) {

@@ -18,6 +18,6 @@ mod lab_kubectl;
 mod lease_lab;
 mod netlan;
 mod serve_ipam;
-mod soak;
 mod sigpipe;
+mod soak;
 mod stall;
