@@ -410,7 +410,7 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let ran = rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         // Handlers before anything else: a supervisor may signal as soon as we exist.
         let mut term = signal(SignalKind::terminate())?;
@@ -535,5 +535,9 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
             Err(e) => Err(anyhow::anyhow!("IPAM task failed: {e}")),
             Ok(Ok(())) => anyhow::Ok(Exit::Ok),
         }
-    })
+    });
+    // Every engine has stopped and released its leases by now; a task still running (a watch
+    // mid-request) must not keep the process from exiting on SIGTERM.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    ran
 }

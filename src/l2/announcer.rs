@@ -207,8 +207,15 @@ pub async fn run(
         let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.lease_namespace);
         let prefix = format!("{}-", cfg.lease_prefix);
         watchers.push(tokio::spawn(async move {
-            let mut s = watcher(api, Default::default()).applied_objects().boxed();
+            // With backoff: a refused or failing LIST must not become a tight retry loop.
+            let mut s = watcher(api, Default::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed();
             while let Some(ev) = s.next().await {
+                if let Err(e) = &ev {
+                    tracing::warn!(error = %e, "lease watch failed, retrying");
+                }
                 if let Ok(lease) = ev {
                     let free = lease
                         .spec
@@ -410,8 +417,10 @@ where
     tokio::spawn(async move {
         let mut s = stream.default_backoff().boxed();
         while let Some(ev) = s.next().await {
+            // The kube stack's own logs are off without -v, so a refused or failing watch must
+            // be said here (a 403 means the RBAC is short; backoff bounds the rate).
             if let Err(e) = &ev {
-                tracing::debug!(error = %e, "watch error (retrying)");
+                tracing::warn!(error = %e, "watch failed, retrying");
             }
             // A full channel already means "recompute soon".
             let _ = dirty.try_send(());
