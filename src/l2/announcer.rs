@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::l2::consistency::{self, Health, Mismatch, Serving};
 use crate::l2::policy::{self, Announcement, Device, EndpointInfo, PolicyCondition, ServiceInfo};
+use crate::l2::sharing;
 use crate::lease::{LeaderState, LeaseConfig, LeaseHandle, Timings};
 use crate::model::ciliumnode::CiliumNode;
 use crate::model::names;
@@ -458,29 +459,43 @@ fn forward_transitions(mut rx: watch::Receiver<LeaderState>, tx: mpsc::Sender<()
     });
 }
 
+/// The VIPs each led Service answers for: shared VIPs only under their primary Service (see
+/// [`sharing`]). The table and the self-check both go through this, so the check never
+/// "repairs" a non-primary sharer's VIP back into the table.
+fn served_vips(
+    held: &HashMap<(String, String), Held>,
+) -> BTreeMap<(String, String), BTreeSet<IpAddr>> {
+    sharing::vips_to_serve(held.iter().map(|(k, h)| {
+        (
+            k,
+            &h.announcement.ips,
+            matches!(h.handle.state(), LeaderState::Leading { .. }),
+        )
+    }))
+}
+
 /// The (IP, interface) keys of [`build_table`], without building entries.
 fn led_keys(held: &HashMap<(String, String), Held>) -> BTreeSet<consistency::Key> {
-    held.values()
-        .filter(|h| matches!(h.handle.state(), LeaderState::Leading { .. }))
-        .flat_map(|h| {
-            h.announcement.ips.iter().flat_map(|ip| {
-                h.announcement
-                    .interfaces
-                    .iter()
-                    .map(move |iface| (*ip, iface.clone()))
-            })
+    served_vips(held)
+        .into_iter()
+        .flat_map(|(k, ips)| {
+            let ifaces = &held[&k].announcement.interfaces;
+            ips.into_iter()
+                .flat_map(move |ip| ifaces.iter().map(move |iface| (ip, iface.clone())))
         })
         .collect()
 }
 
-/// The table this node's leases call for: every (IP, interface) of every Service it leads.
+/// The table this node's leases call for: every (IP, interface) it answers for.
 fn build_table(held: &HashMap<(String, String), Held>) -> Table {
     let mut table = Table::new();
-    for (k, h) in held {
+    for (k, ips) in served_vips(held) {
+        let h = &held[&k];
+        // Read again rather than trusting `served_vips`: the state may have moved since.
         let LeaderState::Leading { since, .. } = h.handle.state() else {
             continue;
         };
-        for ip in &h.announcement.ips {
+        for ip in &ips {
             for iface in &h.announcement.interfaces {
                 table.insert(
                     (*ip, iface.clone()),

@@ -7,3 +7,4 @@ pub mod garp;
 pub mod policy;
 pub mod responder;
 pub mod runtime;
+pub mod sharing;

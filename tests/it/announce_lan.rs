@@ -1017,3 +1017,84 @@ fn requests_claiming_a_group_sender_mac_are_not_answered_but_probes_are() {
         "the probe was not answered:\n{dump}"
     );
 }
+
+/// Two Services sharing VIP4 (LB IPAM sharing key), their leases pre-assigned to different
+/// nodes: the primary's (`a-primary`, the smaller (namespace, name)) to n2, the sharer's to n1.
+/// n1 starts first, so it cannot have won the primary's lease by racing.
+fn shared_vip_scenario(dir: &Path) -> PathBuf {
+    let mut yaml = String::from(
+        "apiVersion: lab.lbctl.io/v1\nkind: Include\nmetadata: {name: cilium-crds}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {name: lan}\n---\n\
+         apiVersion: cilium.io/v2alpha1\nkind: CiliumL2AnnouncementPolicy\nmetadata: {name: lan}\n\
+         spec: {loadBalancerIPs: true, interfaces: ['^eth0$']}\n",
+    );
+    for n in ["n1", "n2"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}, labels: {{kubernetes.io/hostname: {n}}}}}\n\
+             status: {{conditions: [{{type: Ready, status: 'True'}}]}}\n"
+        ));
+    }
+    for (name, holder) in [("a-primary", "n2"), ("b-sharer", "n1")] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: lan, \
+             annotations: {{lbipam.cilium.io/sharing-key: shared}}}}\n\
+             spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n\
+             status: {{loadBalancer: {{ingress: [{{ip: '{VIP4}'}}]}}}}\n\
+             ---\napiVersion: coordination.k8s.io/v1\nkind: Lease\n\
+             metadata: {{name: cilium-l2announce-lan-{name}, namespace: kube-system}}\n\
+             spec: {{holderIdentity: {holder}, leaseDurationSeconds: 15}}\n"
+        ));
+    }
+    let p = dir.join("shared.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+#[test]
+fn a_vip_shared_by_services_led_on_different_nodes_has_one_owner() {
+    // Long timings: a non-holder waits the full lease duration before taking over, so each node
+    // keeps the lease the scenario gave it for the whole test.
+    const TIMINGS: [&str; 3] = ["15s", "5s", "2s"];
+    let Some(setup) = setup_with(
+        "shared_vip",
+        &["n1", "n2"],
+        &[],
+        shared_vip_scenario,
+        TIMINGS,
+    ) else {
+        return;
+    };
+    let lan = &setup.lan;
+    let n2 = lan.host("n2").mac.clone();
+    wait_owner(lan, VIP4, Duration::from_secs(10), |m| m == n2);
+    let kc = setup.lab.kubeconfig.to_string_lossy().into_owned();
+    let leases = || {
+        let out = lan.exec(
+            "client",
+            LBCTL,
+            &["--kubeconfig", &kc, "leases", "-A", "-o", "json"],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sock = |n: &str| setup.dir.path().join(format!("{n}.sock"));
+    for round in 0..10 {
+        let o = owners(lan, VIP4);
+        assert_eq!(
+            o,
+            std::slice::from_ref(&n2),
+            "round {round}: the shared VIP must have exactly the primary's holder as owner; \
+             n1 table {:?}, n2 table {:?}, leases {}",
+            lan.l2_announce_rows("n1", LBCTL, &sock("n1")),
+            lan.l2_announce_rows("n2", LBCTL, &sock("n2")),
+            leases()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // n2 answers as the primary's holder (n1 leads the sharer, as the failure on the old code,
+    // two owners, shows).
+    let rows = lan.l2_announce_rows("n2", LBCTL, &sock("n2"));
+    assert!(
+        rows.iter().all(|r| r["service"] == "lan/a-primary") && !rows.is_empty(),
+        "{rows:?}"
+    );
+}
