@@ -1,6 +1,6 @@
 //! The doctor command: fetch, evaluate, render, pick the exit code.
 
-use super::fetch::{fetch, Scope};
+use super::fetch::{fetch, Plan, Scope};
 use super::render::{self, SummaryDoc, SummaryRow};
 use super::{Cluster, Report, Verdict};
 use crate::cluster::Connection;
@@ -63,7 +63,7 @@ pub async fn doctor_one(
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
-    let (mut snap, target) = fetch(conn, &scope, agent_ns).await?;
+    let (mut snap, target) = fetch(conn, &scope, agent_ns, &Plan::DOCTOR).await?;
     Ok(match target {
         None => Cluster::missing_service(namespace, name),
         Some(svc) => {
@@ -95,7 +95,7 @@ pub async fn summarize_all(
     namespace: Option<String>,
     agent_ns: &str,
 ) -> Result<Vec<SummaryRow>, CodedError> {
-    let (snap, _) = fetch(conn, &Scope::All { namespace }, agent_ns).await?;
+    let (snap, _) = fetch(conn, &Scope::All { namespace }, agent_ns, &Plan::DOCTOR).await?;
     let cluster = Cluster::new(&snap);
     let mut rows: Vec<SummaryRow> = snap
         .services
