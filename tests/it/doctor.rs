@@ -801,7 +801,7 @@ fn doctor_skips_what_it_may_not_read() {
             "{note}"
         );
         let perm = unread[0]["permission"].as_str().unwrap();
-        assert!(perm.contains(&format!("kubectl auth can-i ")), "{perm}");
+        assert!(perm.contains("kubectl auth can-i "), "{perm}");
         assert!(perm.contains(resource), "{perm}");
         for check in checks {
             let f = finding(&v, check);
