@@ -722,7 +722,14 @@ fn engine_warns_when_cilium_is_configured_but_nothing_runs() {
 
 #[test]
 fn engine_is_cilium_where_its_pods_run() {
-    let v = passes("doctor-healthy", None);
+    let d = Doc::new("doctor-healthy");
+    let (v, code) = d.doctor();
+    assert_eq!((code, &v["result"]), (0, &Value::from("pass")), "{v:#}");
+    // The request budget: the pods LIST is the one request the engine evidence adds.
+    assert_eq!(d.lab.requests().len(), 12, "{:#?}", d.lab.requests());
+    let d = Doc::new("doctor-old-cilium-v2alpha1");
+    d.doctor();
+    assert_eq!(d.lab.requests().len(), 13, "{:#?}", d.lab.requests());
     let obs = finding(&v, "engine")["observed"].as_str().unwrap();
     assert!(obs.starts_with("Cilium in kube-system"), "{obs}");
     has_line(
