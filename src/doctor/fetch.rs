@@ -53,6 +53,11 @@ impl Plan {
         fetch: EVERYTHING,
         required: &[Source::Pools],
     };
+    /// `doctor --all`: the Services are the listing itself.
+    pub const DOCTOR_ALL: Plan = Plan {
+        fetch: EVERYTHING,
+        required: &[Source::Pools, Source::Services],
+    };
     pub const POOLS: Plan = Plan {
         fetch: &[Source::Pools, Source::Services],
         required: &[Source::Pools],

@@ -259,6 +259,7 @@ pub struct SummaryDoc<'a> {
     pub kind: &'static str,
     pub context: &'a str,
     pub items: &'a [SummaryRow],
+    pub unread: Vec<UnreadDoc<'a>>,
 }
 
 /// `doctor --all` as a table.

@@ -819,7 +819,20 @@ fn doctor_skips_what_it_may_not_read() {
                 "{path}: {check}: {f:#}"
             );
         }
-        // The table says it too.
+        // --all says it too, and so does the table.
+        let o = d.run(&["doctor", "--all", "-A", "-o", "json"]);
+        if resource == "services" {
+            // --all lists Services: refused, there is nothing to list.
+            assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        } else {
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{path}: {}",
+                stderr(&o)
+            );
+            let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert_eq!(v["unread"][0]["resource"], resource, "{path}: {v:#}");
+        }
         let o = d.run(&["doctor", "-n", "demo", "svc/demo-web"]);
         assert!(
             stdout(&o).contains(&format!("note: could not read {resource}")),
