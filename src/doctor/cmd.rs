@@ -1,7 +1,8 @@
 //! The doctor command: fetch, evaluate, render, pick the exit code.
 
-use super::fetch::{fetch, Scope};
+use super::fetch::{fetch, Plan, Scope};
 use super::render::{self, SummaryDoc, SummaryRow};
+use super::snapshot::Unread;
 use super::{Cluster, Report, Verdict};
 use crate::cluster::Connection;
 use crate::output::{to_yaml, CodedError, Exit, OutputFormat};
@@ -63,7 +64,7 @@ pub async fn doctor_one(
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
-    let (mut snap, target) = fetch(conn, &scope, agent_ns).await?;
+    let (mut snap, target) = fetch(conn, &scope, agent_ns, &Plan::DOCTOR).await?;
     Ok(match target {
         None => Cluster::missing_service(namespace, name),
         Some(svc) => {
@@ -95,7 +96,16 @@ pub async fn summarize_all(
     namespace: Option<String>,
     agent_ns: &str,
 ) -> Result<Vec<SummaryRow>, CodedError> {
-    let (snap, _) = fetch(conn, &Scope::All { namespace }, agent_ns).await?;
+    Ok(summarize(conn, namespace, agent_ns).await?.0)
+}
+
+/// The rows and the optional reads the server refused.
+async fn summarize(
+    conn: &Connection,
+    namespace: Option<String>,
+    agent_ns: &str,
+) -> Result<(Vec<SummaryRow>, Vec<Unread>), CodedError> {
+    let (snap, _) = fetch(conn, &Scope::All { namespace }, agent_ns, &Plan::DOCTOR_ALL).await?;
     let cluster = Cluster::new(&snap);
     let mut rows: Vec<SummaryRow> = snap
         .services
@@ -104,7 +114,7 @@ pub async fn summarize_all(
         .map(|s| SummaryRow::from(&cluster.diagnose(s)))
         .collect();
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Ok(rows)
+    Ok((rows, snap.unread.clone()))
 }
 
 /// `doctor --all`.
@@ -114,16 +124,21 @@ pub async fn run_all(
     agent_ns: &str,
     format: OutputFormat,
 ) -> anyhow::Result<(String, Exit)> {
-    let rows = summarize_all(conn, namespace, agent_ns).await?;
+    let (rows, unread) = summarize(conn, namespace, agent_ns).await?;
     let doc = SummaryDoc {
         api_version: render::API_VERSION,
         kind: "DoctorSummary",
         context: &conn.context,
         items: &rows,
+        unread: unread.iter().map(render::UnreadDoc::from).collect(),
     };
+    let notes: String = unread
+        .iter()
+        .map(|u| format!("note: {}\n  {}\n", u.note(), u.permission()))
+        .collect();
     let text = match format {
-        OutputFormat::Table => render::summary_table(&rows, false, render::colors_on()),
-        OutputFormat::Wide => render::summary_table(&rows, true, render::colors_on()),
+        OutputFormat::Table => render::summary_table(&rows, false, render::colors_on()) + &notes,
+        OutputFormat::Wide => render::summary_table(&rows, true, render::colors_on()) + &notes,
         OutputFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
         OutputFormat::Yaml => to_yaml(&doc)?,
     };

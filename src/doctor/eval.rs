@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::snapshot::{
     arr, at, conditions, name_of, namespace_of, newest, parse_time, str_at, str_map, Condition,
-    Snapshot,
+    Snapshot, Source,
 };
 use super::{Finding, Report, Verdict};
 use crate::ipam::block::{parse_blocks, AllowFirstLast, BlockRange, BlockSpec};
@@ -199,6 +199,9 @@ pub struct Cluster<'a> {
     pub snap: &'a Snapshot,
     pub config: Config,
     pub engine: Engine,
+    /// What the engine was decided from, and how it came out.
+    pub evidence: super::engine::Evidence,
+    pub decision: super::engine::Decision,
     pub engine_cfg: EngineConfig,
     pub pools: Vec<PoolInfo>,
     pub policies: Vec<PolicyInfo>,
@@ -571,35 +574,32 @@ impl<'a> Cluster<'a> {
             data: snap.cilium_config.clone().unwrap_or_default(),
             present: snap.cilium_config.is_some(),
         };
-        let engine = if config.present {
-            Engine::Cilium
-        } else if snap
-            .leases
-            .iter()
-            .any(|l| name_of(l) == n::LBCTL_IPAM_LEASE)
-        {
-            Engine::Lbctl
+        let evidence = super::engine::Evidence::gather(snap);
+        let decision = super::engine::decide(&evidence);
+        let engine = decision.engine.clone();
+        let engine_cfg = if engine == Engine::Lbctl {
+            // serve --ipam's defaults: its flags are not visible from the cluster.
+            EngineConfig::default()
         } else {
-            Engine::None
-        };
-        let engine_cfg = EngineConfig {
-            ipv4: config.bool(n::CFG_ENABLE_IPV4, n::CFG_ENABLE_IPV4_DEFAULT),
-            ipv6: config.bool(n::CFG_ENABLE_IPV6, n::CFG_ENABLE_IPV6_DEFAULT),
-            default_lbipam: config.string(
-                n::CFG_DEFAULT_LB_SERVICE_IPAM,
-                n::CFG_DEFAULT_LB_SERVICE_IPAM_DEFAULT,
-            ) == n::DEFAULT_LB_SERVICE_IPAM_LBIPAM,
-            classes: EngineConfig::classes_for(
-                config.bool(
-                    n::CFG_ENABLE_BGP_CONTROL_PLANE,
-                    n::CFG_ENABLE_BGP_CONTROL_PLANE_DEFAULT,
+            EngineConfig {
+                ipv4: config.bool(n::CFG_ENABLE_IPV4, n::CFG_ENABLE_IPV4_DEFAULT),
+                ipv6: config.bool(n::CFG_ENABLE_IPV6, n::CFG_ENABLE_IPV6_DEFAULT),
+                default_lbipam: config.string(
+                    n::CFG_DEFAULT_LB_SERVICE_IPAM,
+                    n::CFG_DEFAULT_LB_SERVICE_IPAM_DEFAULT,
+                ) == n::DEFAULT_LB_SERVICE_IPAM_LBIPAM,
+                classes: EngineConfig::classes_for(
+                    config.bool(
+                        n::CFG_ENABLE_BGP_CONTROL_PLANE,
+                        n::CFG_ENABLE_BGP_CONTROL_PLANE_DEFAULT,
+                    ),
+                    config.bool(
+                        n::CFG_ENABLE_L2_ANNOUNCEMENTS,
+                        n::CFG_ENABLE_L2_ANNOUNCEMENTS_DEFAULT,
+                    ),
                 ),
-                config.bool(
-                    n::CFG_ENABLE_L2_ANNOUNCEMENTS,
-                    n::CFG_ENABLE_L2_ANNOUNCEMENTS_DEFAULT,
-                ),
-            ),
-            ..EngineConfig::default()
+                ..EngineConfig::default()
+            }
         };
 
         let mut services = HashMap::with_capacity(snap.services.len());
@@ -727,6 +727,8 @@ impl<'a> Cluster<'a> {
             rbac: lease_rbac(snap),
             config,
             engine,
+            evidence,
+            decision,
             engine_cfg,
             pools,
             policies,
@@ -780,6 +782,7 @@ impl<'a> Cluster<'a> {
                 .fix(format!(
                     "kubectl get svc -A --field-selector metadata.name={name}   # which namespace is it in? then: lbctl doctor -n <NS> svc/{name}"
                 ))],
+            unread: Vec::new(),
         }
     }
 
@@ -813,11 +816,81 @@ impl<'a> Cluster<'a> {
             out.extend(pool_findings);
             self.rung3_to_5(&f, &mut out);
         }
+        self.skip_unread(&mut out);
         Report {
             namespace: f.view.namespace.clone(),
             name: f.view.name.clone(),
             external_ips: f.view.ingress_ips.iter().map(ToString::to_string).collect(),
             findings: out,
+            unread: self.snap.unread.clone(),
+        }
+    }
+}
+
+/// The reads each check judges from (beyond the Service and the pools, which are always read).
+/// `true`: only a `pass` is withdrawn (a problem the check found on other evidence stands).
+const CHECK_SOURCES: &[(&str, &[Source], bool)] = &[
+    ("lb-ipam-enabled", &[Source::CiliumConfig], false),
+    ("lb-class", &[Source::CiliumConfig], false),
+    ("other-lb-controller", &[Source::Pods], true),
+    ("ip-sharing", &[Source::Services], false),
+    ("capacity", &[Source::Services], false),
+    ("l2-announcements", &[Source::CiliumConfig], false),
+    ("kube-proxy-replacement", &[Source::CiliumConfig], false),
+    (
+        "lease-rbac",
+        &[Source::ClusterRoles, Source::ClusterRoleBindings],
+        false,
+    ),
+    ("l2-policies", &[Source::Policies], false),
+    ("policy-match", &[Source::Policies], false),
+    (
+        "policy-nodes",
+        &[Source::Policies, Source::Nodes, Source::CiliumNodes],
+        false,
+    ),
+    ("policy-interfaces", &[Source::Policies], false),
+    ("external-traffic-policy", &[Source::EndpointSlices], true),
+    ("lease", &[Source::Leases], false),
+    ("lease-holder", &[Source::Leases, Source::Nodes], false),
+    ("lease-load", &[Source::Leases], false),
+];
+
+impl Cluster<'_> {
+    /// A check whose evidence the server refused is a `skip` that says what could not be read
+    /// and which permission would fix it, never a verdict on an empty list.
+    fn skip_unread(&self, out: &mut [Finding]) {
+        if self.snap.unread.is_empty() {
+            return;
+        }
+        for f in out.iter_mut() {
+            let Some((_, sources, pass_only)) =
+                CHECK_SOURCES.iter().find(|(c, _, _)| *c == f.check)
+            else {
+                continue;
+            };
+            if f.verdict == Verdict::Skip || (*pass_only && f.verdict != Verdict::Pass) {
+                continue;
+            }
+            let unread: Vec<&super::snapshot::Unread> = sources
+                .iter()
+                .filter_map(|s| self.snap.unread(*s))
+                .collect();
+            if unread.is_empty() {
+                continue;
+            }
+            f.verdict = Verdict::Skip;
+            f.observed = unread
+                .iter()
+                .map(|u| u.note())
+                .collect::<Vec<_>>()
+                .join("\n");
+            f.expected = String::new();
+            f.fix = unread
+                .iter()
+                .map(|u| u.permission())
+                .collect::<Vec<_>>()
+                .join("\n");
         }
     }
 }

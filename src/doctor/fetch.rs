@@ -1,14 +1,16 @@
 //! Fills a [`Snapshot`] with GET and LIST requests only (doctor never writes).
 //!
-//! One Service costs 11 requests (12 on Cilium before 1.18): the Service, cilium-config, pools (plus one retry as
-//! v2alpha1 on older Cilium), policies, nodes, CiliumNodes, leases, ClusterRoles,
-//! ClusterRoleBindings, the Service's EndpointSlices and the cluster's Services (sharing and capacity need every holder of an IP).
+//! One Service costs 12 requests (13 on Cilium before 1.18): the Service, cilium-config, pools
+//! (plus one retry as v2alpha1 on older Cilium), policies, nodes, CiliumNodes, leases,
+//! ClusterRoles, ClusterRoleBindings, the Service's EndpointSlices, the cluster's Services
+//! (sharing and capacity need every holder of an IP) and the pods of the agent namespace (which
+//! engine actually runs). The listings read only what they show.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::snapshot::{str_map, Snapshot};
+use super::snapshot::{str_map, Snapshot, Source, Unread};
 use crate::cluster::Connection;
 use crate::model::names as n;
 use crate::output::CodedError;
@@ -20,6 +22,72 @@ pub enum Scope {
     Service { namespace: String, name: String },
     /// Every LoadBalancer Service in one namespace (`None`: all namespaces).
     All { namespace: Option<String> },
+}
+
+/// Which reads a command makes, and which of them it cannot do without. A refused (403) read
+/// that is not required becomes a note ([`Unread`]) and the checks that need it say so; a
+/// refused required read, or any other failure, is exit 3.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub fetch: &'static [Source],
+    pub required: &'static [Source],
+}
+
+const EVERYTHING: &[Source] = &[
+    Source::Services,
+    Source::CiliumConfig,
+    Source::Pools,
+    Source::Policies,
+    Source::Nodes,
+    Source::CiliumNodes,
+    Source::Leases,
+    Source::ClusterRoles,
+    Source::ClusterRoleBindings,
+    Source::EndpointSlices,
+    Source::Pods,
+];
+
+impl Plan {
+    /// The ladder: pools are its spine; everything else only feeds some checks.
+    pub const DOCTOR: Plan = Plan {
+        fetch: EVERYTHING,
+        required: &[Source::Pools],
+    };
+    /// `doctor --all`: the Services are the listing itself.
+    pub const DOCTOR_ALL: Plan = Plan {
+        fetch: EVERYTHING,
+        required: &[Source::Pools, Source::Services],
+    };
+    pub const POOLS: Plan = Plan {
+        fetch: &[Source::Pools, Source::Services],
+        required: &[Source::Pools],
+    };
+    pub const POLICIES: Plan = Plan {
+        fetch: &[
+            Source::Policies,
+            Source::Services,
+            Source::Nodes,
+            Source::CiliumNodes,
+        ],
+        required: &[Source::Policies],
+    };
+    pub const LEASES: Plan = Plan {
+        fetch: &[Source::Leases, Source::Services, Source::Nodes],
+        required: &[Source::Leases],
+    };
+
+    fn wants(&self, s: Source) -> bool {
+        self.fetch.contains(&s)
+    }
+}
+
+/// One read: what it is for the messages, and whether a 403 may be noted instead of failing.
+struct Read<'a> {
+    source: Source,
+    verb: &'static str,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    what: String,
 }
 
 /// A GET or LIST that may legitimately find nothing (404 → `None`).
@@ -34,24 +102,69 @@ async fn get(conn: &Connection, path: &str, what: &str) -> Result<Option<Value>,
     }
 }
 
-async fn list(conn: &Connection, path: &str, what: &str) -> Result<Option<Vec<Value>>, CodedError> {
-    Ok(get(conn, path, what)
-        .await?
-        .map(|mut v| match v.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        }))
+/// Like [`get`], but a 403 on a read the plan does not require is returned as an [`Unread`].
+/// A read the plan does not make at all is `Ok(Ok(None))`.
+async fn read(
+    conn: &Connection,
+    plan: &Plan,
+    path: &str,
+    r: Read<'_>,
+) -> Result<Result<Option<Value>, Unread>, CodedError> {
+    if !plan.wants(r.source) {
+        return Ok(Ok(None));
+    }
+    let req = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| CodedError::usage(format!("bad request path {path}: {e}")))?;
+    match conn.client.request::<Value>(req).await {
+        Ok(v) => Ok(Ok(Some(v))),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Ok(None)),
+        Err(kube::Error::Api(s)) if s.code == 403 && !plan.required.contains(&r.source) => {
+            Ok(Err(Unread {
+                source: Some(r.source),
+                verb: r.verb.to_owned(),
+                resource: r.source.resource().to_owned(),
+                name: r.name.map(str::to_owned),
+                namespace: r.namespace.map(str::to_owned),
+                reason: "forbidden".to_owned(),
+                message: s.message,
+            }))
+        }
+        Err(e) => Err(conn.explain(&r.what, e)),
+    }
+}
+
+fn items(v: Option<Value>) -> Option<Vec<Value>> {
+    v.map(|mut v| match v.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    })
+}
+
+/// A LIST of `source`, cluster-wide or in `namespace`.
+fn list_of<'a>(source: Source, namespace: Option<&'a str>) -> Read<'a> {
+    Read {
+        source,
+        verb: "list",
+        namespace,
+        name: None,
+        what: match namespace {
+            Some(ns) => format!("list {} in {ns}", source.resource()),
+            None => format!("list {}", source.resource()),
+        },
+    }
 }
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Fetches what the ladder needs. `Ok(None)` for a one-Service scope whose Service is missing.
+/// Fetches what `plan` asks for. `Ok(None)` for a one-Service scope whose Service is missing.
 pub async fn fetch(
     conn: &Connection,
     scope: &Scope,
     agent_namespace: &str,
+    plan: &Plan,
 ) -> Result<(Snapshot, Option<Value>), CodedError> {
     let ans = agent_namespace;
     let mut snap = Snapshot {
@@ -71,21 +184,32 @@ pub async fn fetch(
     };
 
     // Independent requests run concurrently: a round trip each would otherwise add up.
-    let services_path = match scope {
+    let (services_path, services_ns) = match scope {
         Scope::All {
             namespace: Some(ns),
-        } => format!("/api/v1/namespaces/{ns}/services"),
-        _ => "/api/v1/services".to_owned(),
+        } => (
+            format!("/api/v1/namespaces/{ns}/services"),
+            Some(ns.as_str()),
+        ),
+        _ => ("/api/v1/services".to_owned(), None),
     };
-    let eps_path = match scope {
-        Scope::Service { namespace, name } => format!(
-            "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices?labelSelector={}",
-            enc(&format!("kubernetes.io/service-name={name}"))
+    let (eps_path, eps_ns) = match scope {
+        Scope::Service { namespace, name } => (
+            format!(
+                "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices?labelSelector={}",
+                enc(&format!("kubernetes.io/service-name={name}"))
+            ),
+            Some(namespace.as_str()),
         ),
         Scope::All {
             namespace: Some(ns),
-        } => format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
-        Scope::All { namespace: None } => "/apis/discovery.k8s.io/v1/endpointslices".to_owned(),
+        } => (
+            format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
+            Some(ns.as_str()),
+        ),
+        Scope::All { namespace: None } => {
+            ("/apis/discovery.k8s.io/v1/endpointslices".to_owned(), None)
+        }
     };
     let cm_path = format!(
         "/api/v1/namespaces/{ans}/configmaps/{}",
@@ -106,39 +230,64 @@ pub async fn fetch(
     );
     let leases_path = format!("/apis/coordination.k8s.io/v1/namespaces/{ans}/leases");
     let pods_path = format!("/api/v1/namespaces/{ans}/pods");
-    let cm_what = format!("get configmap {ans}/{}", n::CILIUM_CONFIG_MAP);
-    let leases_what = format!("list leases in {ans}");
-    let pods_what = format!("list pods in {ans}");
+    let cm_read = Read {
+        source: Source::CiliumConfig,
+        verb: "get",
+        namespace: Some(ans),
+        name: Some(n::CILIUM_CONFIG_MAP),
+        what: format!("get configmap {ans}/{}", n::CILIUM_CONFIG_MAP),
+    };
     let (services, cm, pools, policies, nodes, cnodes, leases, roles, bindings, eps, pods) = futures::try_join!(
-        list(conn, &services_path, "list services"),
-        get(conn, &cm_path, &cm_what),
-        list(conn, &pools_v2, "list ciliumloadbalancerippools.cilium.io"),
-        list(
+        read(
             conn,
-            &policies_path,
-            "list ciliuml2announcementpolicies.cilium.io"
+            plan,
+            &services_path,
+            list_of(Source::Services, services_ns)
         ),
-        list(conn, "/api/v1/nodes", "list nodes"),
-        list(conn, &cn_path, "list ciliumnodes.cilium.io"),
-        list(conn, &leases_path, &leases_what),
-        list(
+        read(conn, plan, &cm_path, cm_read),
+        read(conn, plan, &pools_v2, list_of(Source::Pools, None)),
+        read(conn, plan, &policies_path, list_of(Source::Policies, None)),
+        read(conn, plan, "/api/v1/nodes", list_of(Source::Nodes, None)),
+        read(conn, plan, &cn_path, list_of(Source::CiliumNodes, None)),
+        read(conn, plan, &leases_path, list_of(Source::Leases, Some(ans))),
+        read(
             conn,
+            plan,
             "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-            "list clusterroles"
+            list_of(Source::ClusterRoles, None)
         ),
-        list(
+        read(
             conn,
+            plan,
             "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-            "list clusterrolebindings"
+            list_of(Source::ClusterRoleBindings, None)
         ),
-        list(conn, &eps_path, "list endpointslices"),
-        async {
-            match scope {
-                Scope::All { .. } => list(conn, &pods_path, &pods_what).await,
-                Scope::Service { .. } => Ok(None),
-            }
-        },
+        read(
+            conn,
+            plan,
+            &eps_path,
+            list_of(Source::EndpointSlices, eps_ns)
+        ),
+        read(conn, plan, &pods_path, list_of(Source::Pods, Some(ans))),
     )?;
+    let mut keep = |r: Result<Option<Value>, Unread>| match r {
+        Ok(v) => v,
+        Err(u) => {
+            snap.unread.push(u);
+            None
+        }
+    };
+    let services = items(keep(services));
+    let cm = keep(cm);
+    let pools = items(keep(pools));
+    let policies = items(keep(policies));
+    let nodes = items(keep(nodes));
+    let cnodes = items(keep(cnodes));
+    let leases = items(keep(leases));
+    let roles = items(keep(roles));
+    let bindings = items(keep(bindings));
+    let eps = items(keep(eps));
+    let pods = items(keep(pods));
     snap.services = services.unwrap_or_default();
     if let Some(t) = &target {
         // The targeted GET is fresher than the list; keep one copy.
@@ -156,7 +305,7 @@ pub async fn fetch(
         .map(|m: BTreeMap<_, _>| m);
     snap.pools = pools;
     snap.pool_version = snap.pools.as_ref().map(|_| n::V2.to_owned());
-    if snap.pools.is_none() {
+    if snap.pools.is_none() && plan.wants(Source::Pools) && snap.unread(Source::Pools).is_none() {
         // Older Cilium serves pools only as v2alpha1.
         let a1 = format!(
             "/apis/{}/{}/{}",
@@ -164,7 +313,10 @@ pub async fn fetch(
             n::V2ALPHA1,
             n::POOL_PLURAL
         );
-        snap.pools = list(conn, &a1, "list ciliumloadbalancerippools.cilium.io").await?;
+        match read(conn, plan, &a1, list_of(Source::Pools, None)).await? {
+            Ok(v) => snap.pools = items(v),
+            Err(u) => snap.unread.push(u),
+        }
         snap.pool_version = snap.pools.as_ref().map(|_| n::V2ALPHA1.to_owned());
     }
     snap.policies = policies;

@@ -6,13 +6,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::eval::{service_facts, Cluster};
-use super::fetch::{fetch, Scope};
-use super::snapshot::{name_of, namespace_of, parse_time, str_at};
+use super::fetch::{fetch, Plan, Scope};
+use super::snapshot::{name_of, namespace_of, parse_time, str_at, Source};
 use crate::cli::ListArgs;
 use crate::cluster::Connection;
 use crate::lab::table::human_duration;
 use crate::model::names as n;
 use crate::output::{to_yaml, CodedError, OutputFormat};
+
+/// What a column shows when the read behind it was refused.
+const UNKNOWN: &str = "<unknown>";
 
 fn table() -> Table {
     let mut t = Table::new();
@@ -40,14 +43,25 @@ fn age(now: i64, v: &Value) -> String {
         .map_or("<unknown>".into(), |t| human_duration(now - t))
 }
 
-async fn snapshot(conn: &Connection, args: &ListArgs) -> Result<super::Snapshot, CodedError> {
-    Ok(fetch(
+/// Reads what one listing shows; each optional read the server refused is said on stderr
+/// (stdout stays the listing, parseable as before) and its columns read `<unknown>`.
+async fn snapshot(
+    conn: &Connection,
+    args: &ListArgs,
+    plan: &Plan,
+) -> Result<super::Snapshot, CodedError> {
+    let snap = fetch(
         conn,
         &Scope::All { namespace: None },
         &args.cilium_namespace,
+        plan,
     )
     .await?
-    .0)
+    .0;
+    for u in &snap.unread {
+        eprintln!("warning: {} ({})", u.note(), u.permission());
+    }
+    Ok(snap)
 }
 
 #[derive(Serialize)]
@@ -56,11 +70,12 @@ struct PoolRow {
     name: String,
     disabled: bool,
     conflicting: Option<String>,
-    ips_available: String,
-    ips_used: String,
+    /// `None` when Services could not be read (what is used is then unknown).
+    ips_available: Option<String>,
+    ips_used: Option<String>,
     ips_total: String,
     blocks: Vec<String>,
-    services: Vec<String>,
+    services: Option<Vec<String>>,
     errors: Vec<String>,
     age: String,
 }
@@ -71,7 +86,8 @@ pub async fn pools(
     args: &ListArgs,
     format: OutputFormat,
 ) -> anyhow::Result<String> {
-    let snap = snapshot(conn, args).await?;
+    let snap = snapshot(conn, args, &Plan::POOLS).await?;
+    let services_known = snap.unread(Source::Services).is_none();
     if snap.pools.is_none() {
         return Err(CodedError {
             code: crate::output::Exit::Problem,
@@ -88,7 +104,7 @@ pub async fn pools(
         .zip(raw)
         .filter(|(p, _)| args.name.as_deref().is_none_or(|nm| nm == p.name))
         .map(|(p, v)| {
-            let services = snap
+            let services: Vec<String> = snap
                 .services
                 .iter()
                 .filter(|s| {
@@ -105,8 +121,8 @@ pub async fn pools(
                 name: p.name.clone(),
                 disabled: p.disabled,
                 conflicting: p.conflicting(),
-                ips_available: c.available.to_string(),
-                ips_used: c.used.to_string(),
+                ips_available: services_known.then(|| c.available.to_string()),
+                ips_used: services_known.then(|| c.used.to_string()),
                 ips_total: c.total.to_string(),
                 blocks: p
                     .blocks
@@ -118,7 +134,7 @@ pub async fn pools(
                         _ => "<empty>".into(),
                     })
                     .collect(),
-                services,
+                services: services_known.then_some(services),
                 errors: p
                     .errors
                     .iter()
@@ -155,7 +171,7 @@ pub async fn pools(
                     "False".into()
                 },
                 if r.errors.is_empty() {
-                    r.ips_available.clone()
+                    r.ips_available.clone().unwrap_or_else(|| UNKNOWN.into())
                 } else {
                     "<invalid>".into()
                 },
@@ -163,12 +179,16 @@ pub async fn pools(
             ];
             if wide {
                 row.extend([
-                    format!("{}/{}", r.ips_used, r.ips_total),
+                    format!(
+                        "{}/{}",
+                        r.ips_used.as_deref().unwrap_or(UNKNOWN),
+                        r.ips_total
+                    ),
                     r.blocks.join(","),
-                    if r.services.is_empty() {
-                        "<none>".into()
-                    } else {
-                        r.services.join(",")
+                    match &r.services {
+                        None => UNKNOWN.into(),
+                        Some(s) if s.is_empty() => "<none>".into(),
+                        Some(s) => s.join(","),
                     },
                     r.errors
                         .iter()
@@ -194,8 +214,9 @@ struct PolicyRow {
     external_ips: bool,
     interfaces: Vec<String>,
     bad_conditions: Vec<String>,
-    services: Vec<String>,
-    nodes: Vec<String>,
+    /// `None` when Services (or, for nodes, Nodes) could not be read.
+    services: Option<Vec<String>>,
+    nodes: Option<Vec<String>>,
     age: String,
 }
 
@@ -205,7 +226,9 @@ pub async fn policies(
     args: &ListArgs,
     format: OutputFormat,
 ) -> anyhow::Result<String> {
-    let snap = snapshot(conn, args).await?;
+    let snap = snapshot(conn, args, &Plan::POLICIES).await?;
+    let services_known = snap.unread(Source::Services).is_none();
+    let nodes_known = snap.unread(Source::Nodes).is_none();
     if snap.policies.is_none() {
         return Err(CodedError {
             code: crate::output::Exit::Problem,
@@ -229,7 +252,7 @@ pub async fn policies(
         .zip(raw)
         .filter(|(p, _)| args.name.as_deref().is_none_or(|nm| nm == p.name))
         .map(|(p, v)| {
-            let services = lbs
+            let services: Vec<String> = lbs
                 .iter()
                 .filter(|f| {
                     p.service_selector
@@ -248,7 +271,7 @@ pub async fn policies(
                 })
                 .map(|f| format!("{}/{}", f.view.namespace, f.view.name))
                 .collect();
-            let nodes = cluster
+            let nodes: Vec<String> = cluster
                 .nodes
                 .iter()
                 .filter(|nd| {
@@ -278,8 +301,8 @@ pub async fn policies(
                 external_ips: p.external_ips,
                 interfaces: p.interfaces.clone(),
                 bad_conditions: bad,
-                services,
-                nodes,
+                services: services_known.then_some(services),
+                nodes: nodes_known.then_some(nodes),
                 age: age(snap.now, v),
             }
         })
@@ -309,10 +332,10 @@ pub async fn policies(
                 } else {
                     r.interfaces.join(",")
                 },
-                if wide {
-                    r.services.join(",")
-                } else {
-                    r.services.len().to_string()
+                match &r.services {
+                    None => UNKNOWN.into(),
+                    Some(s) if wide => s.join(","),
+                    Some(s) => s.len().to_string(),
                 },
                 if r.bad_conditions.is_empty() {
                     "<none>".into()
@@ -325,7 +348,7 @@ pub async fn policies(
                 row.extend([
                     r.service_selector.clone(),
                     r.node_selector.clone(),
-                    r.nodes.join(","),
+                    r.nodes.as_ref().map_or(UNKNOWN.into(), |n| n.join(",")),
                 ]);
             }
             t.add_row(row);
@@ -355,7 +378,9 @@ pub async fn leases(
     default_ns: &str,
     format: OutputFormat,
 ) -> anyhow::Result<String> {
-    let snap = snapshot(conn, args).await?;
+    let snap = snapshot(conn, args, &Plan::LEASES).await?;
+    let services_known = snap.unread(Source::Services).is_none();
+    let nodes_known = snap.unread(Source::Nodes).is_none();
     let cluster = Cluster::new(&snap);
     let want = match &args.name {
         Some(a) => {
@@ -391,13 +416,15 @@ pub async fn leases(
                 .nodes
                 .iter()
                 .find(|nd| nd.name == l.holder && nd.is_node);
-            let state = if service.is_none() {
+            // Without Services a lease cannot be called orphaned, without Nodes its holder
+            // cannot be called gone: those states are only claimed on evidence.
+            let state = if service.is_none() && services_known {
                 "orphaned"
             } else if l.holder.is_empty() {
                 "released"
             } else if l.expired(snap.now) {
                 "expired"
-            } else if node.is_none() {
+            } else if node.is_none() && nodes_known {
                 "holder-gone"
             } else {
                 "held"

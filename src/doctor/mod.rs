@@ -7,6 +7,7 @@
 pub mod cmd;
 pub mod demo;
 pub mod demo_lan;
+pub mod engine;
 pub mod eval;
 pub mod fetch;
 pub mod listings;
@@ -70,6 +71,9 @@ pub struct Finding {
     /// Concrete: YAML to apply or the exact command with this Service's names filled in.
     /// Empty when there is nothing to do.
     pub fix: String,
+    /// The facts a verdict was decided from, one per line (the `engine` check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 impl Finding {
@@ -81,6 +85,7 @@ impl Finding {
             observed: String::new(),
             expected: String::new(),
             fix: String::new(),
+            evidence: Vec::new(),
         }
     }
     pub fn observed(mut self, s: impl Into<String>) -> Finding {
@@ -95,6 +100,10 @@ impl Finding {
         self.fix = s.into();
         self
     }
+    pub fn evidence(mut self, lines: Vec<String>) -> Finding {
+        self.evidence = lines;
+        self
+    }
 }
 
 /// The ladder walked for one Service.
@@ -105,6 +114,9 @@ pub struct Report {
     /// `status.loadBalancer.ingress[].ip` (empty while `<pending>`).
     pub external_ips: Vec<String>,
     pub findings: Vec<Finding>,
+    /// Optional reads the server refused; the checks that needed them are `skip`.
+    #[serde(default)]
+    pub unread: Vec<snapshot::Unread>,
 }
 
 impl Report {

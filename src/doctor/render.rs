@@ -5,6 +5,7 @@ use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use owo_colors::{OwoColorize, Stream};
 use serde::Serialize;
 
+use super::snapshot::Unread;
 use super::{first_line, rung_name, Finding, Report, Verdict};
 
 /// Schema version of `-o json|yaml`.
@@ -119,6 +120,9 @@ pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
         ),
     };
     out.push_str(&format!("\n{summary}\n"));
+    for u in &report.unread {
+        out.push_str(&format!("note: {}\n  {}\n", u.note(), u.permission()));
+    }
     out
 }
 
@@ -140,6 +144,29 @@ pub struct ReportDoc<'a> {
     pub first_failing_check: Option<&'a str>,
     pub summary: String,
     pub findings: Vec<FindingDoc<'a>>,
+    /// Optional reads the server refused (see docs/doctor-json.md).
+    pub unread: Vec<UnreadDoc<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadDoc<'a> {
+    #[serde(flatten)]
+    pub unread: &'a Unread,
+    /// `could not read X (forbidden): message`.
+    pub note: String,
+    /// The RBAC permission that would make the read work, and how to check it.
+    pub permission: String,
+}
+
+impl<'a> UnreadDoc<'a> {
+    pub fn from(u: &'a Unread) -> UnreadDoc<'a> {
+        UnreadDoc {
+            unread: u,
+            note: u.note(),
+            permission: u.permission(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -158,6 +185,8 @@ pub struct FindingDoc<'a> {
     pub observed: &'a str,
     pub expected: &'a str,
     pub fix: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub evidence: &'a [String],
 }
 
 pub fn report_doc<'a>(report: &'a Report, context: &'a str) -> ReportDoc<'a> {
@@ -186,8 +215,10 @@ pub fn report_doc<'a>(report: &'a Report, context: &'a str) -> ReportDoc<'a> {
                 observed: &f.observed,
                 expected: &f.expected,
                 fix: &f.fix,
+                evidence: &f.evidence,
             })
             .collect(),
+        unread: report.unread.iter().map(UnreadDoc::from).collect(),
     }
 }
 
@@ -228,6 +259,7 @@ pub struct SummaryDoc<'a> {
     pub kind: &'static str,
     pub context: &'a str,
     pub items: &'a [SummaryRow],
+    pub unread: Vec<UnreadDoc<'a>>,
 }
 
 /// `doctor --all` as a table.

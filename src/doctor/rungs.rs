@@ -111,52 +111,37 @@ impl Cluster<'_> {
         }
         out.push(Finding::new(0, "cilium-crds", Pass).observed(crd_note));
 
-        let count = |(k, v): (&str, &str)| {
-            self.snap
-                .pods
-                .iter()
-                .flatten()
-                .filter(|p| super::snapshot::str_at(p, &["metadata", "labels", k]) == Some(v))
-                .count()
-        };
-        match self.engine {
-            Engine::Cilium => {
-                let pods = if self.snap.pods.is_some() {
-                    format!(
-                        "; agent pods: {}, operator pods: {}",
-                        count(n::AGENT_POD_LABEL),
-                        count(n::OPERATOR_POD_LABEL)
-                    )
-                } else {
-                    String::new()
-                };
-                out.push(Finding::new(0, "engine", Pass).observed(format!(
-                    "Cilium: {} in {}{pods}",
-                    n::CILIUM_CONFIG_MAP,
-                    self.agent_ns()
-                )))
-            }
-            Engine::Lbctl => out.push(Finding::new(0, "engine", Pass).observed(format!(
-                "lbctl serve: lease {}/{} held by {:?}",
-                self.agent_ns(),
-                n::LBCTL_IPAM_LEASE,
-                self.leases.get(n::LBCTL_IPAM_LEASE).map(|l| l.holder.clone()).unwrap_or_default()
-            ))),
-            Engine::None => out.push(
-                Finding::new(0, "engine", Warn)
-                    .observed(format!(
-                        "no {} ConfigMap and no {} lease in {}: judging with Cilium's defaults",
-                        n::CILIUM_CONFIG_MAP,
-                        n::LBCTL_IPAM_LEASE,
-                        self.agent_ns()
-                    ))
-                    .expected("Cilium (cilium-config) or lbctl serve --ipam")
-                    .fix("kubectl get configmap -A --field-selector metadata.name=cilium-config   # then: lbctl doctor --cilium-namespace <NS> ..."),
-            ),
-        }
+        let d = &self.decision;
+        let evidence = self.evidence.lines();
+        out.push(
+            Finding::new(0, "engine", d.verdict)
+                .observed(format!(
+                    "{}\nevidence:\n  {}",
+                    d.summary,
+                    evidence.join("\n  ")
+                ))
+                .expected(d.expected.clone())
+                .fix(d.fix.clone())
+                .evidence(evidence),
+        );
 
         let mut responsible = true;
-        if self.engine == Engine::Cilium
+        if self.engine == Engine::Lbctl {
+            // serve --ipam takes its settings from its flags, not from cilium-config.
+            out.push(Finding::new(0, "lb-ipam-enabled", Pass).observed(format!(
+                "lbctl serve --ipam leads; {}'s {} does not apply to it",
+                n::CILIUM_CONFIG_MAP,
+                n::CFG_ENABLE_LB_IPAM
+            )));
+            out.push(match f.view.load_balancer_class.as_deref() {
+                None => Finding::new(0, "lb-class", Pass).observed(
+                    "no loadBalancerClass: lbctl serve serves class-less Services (unless started with --default-lb-service-ipam none)",
+                ),
+                Some(c) => Finding::new(0, "lb-class", Skip).observed(format!(
+                    "loadBalancerClass {c}: lbctl serve serves the classes given by its --lb-class flags, which doctor cannot see"
+                )),
+            });
+        } else if self.engine == Engine::Cilium
             && !self
                 .config
                 .bool(n::CFG_ENABLE_LB_IPAM, n::CFG_ENABLE_LB_IPAM_DEFAULT)
@@ -180,6 +165,10 @@ impl Cluster<'_> {
             );
         }
 
+        if self.engine == Engine::Lbctl {
+            self.other_controllers(f, out);
+            return Some(responsible);
+        }
         let dflt = self.config.describe(
             n::CFG_DEFAULT_LB_SERVICE_IPAM,
             n::CFG_DEFAULT_LB_SERVICE_IPAM_DEFAULT,
@@ -217,7 +206,11 @@ impl Cluster<'_> {
             responsible = false;
         }
         out.push(class_finding);
+        self.other_controllers(f, out);
+        Some(responsible)
+    }
 
+    fn other_controllers(&self, f: &SvcFacts<'_>, out: &mut Vec<Finding>) {
         // Another controller: its pods beside Cilium's, or an ingress IP no pool contains.
         let mut others: Vec<String> = self
             .snap
@@ -250,7 +243,6 @@ impl Cluster<'_> {
                     .fix(format!("give Services explicit classes and stop the others defaulting, e.g.\n{}", patch_config(self.agent_ns(), n::CFG_DEFAULT_LB_SERVICE_IPAM, n::DEFAULT_LB_SERVICE_IPAM_NONE, &format!("deployment/{}", n::OPERATOR_DEPLOYMENT)))),
             );
         }
-        Some(responsible)
     }
 
     /// Rung 1: the Service's own request and what LB IPAM answered.

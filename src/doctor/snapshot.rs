@@ -39,6 +39,106 @@ pub struct Snapshot {
     pub pods: Option<Vec<Value>>,
     /// Rung 4's plug point: the outcome of an ARP/NDP probe run by the caller, if any.
     pub probe: Option<ProbeOutcome>,
+    /// Optional reads the server refused (403): the checks that need them say so instead of
+    /// judging from an empty list.
+    pub unread: Vec<Unread>,
+}
+
+/// What doctor and the listings read, so a refused read can be named and its checks skipped.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    Services,
+    CiliumConfig,
+    Pools,
+    Policies,
+    Nodes,
+    CiliumNodes,
+    Leases,
+    ClusterRoles,
+    ClusterRoleBindings,
+    EndpointSlices,
+    Pods,
+}
+
+impl Source {
+    /// `resource.group` as RBAC rules and `kubectl auth can-i` name it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Source::Services => "services",
+            Source::CiliumConfig => "configmaps",
+            Source::Pools => "ciliumloadbalancerippools.cilium.io",
+            Source::Policies => "ciliuml2announcementpolicies.cilium.io",
+            Source::Nodes => "nodes",
+            Source::CiliumNodes => "ciliumnodes.cilium.io",
+            Source::Leases => "leases.coordination.k8s.io",
+            Source::ClusterRoles => "clusterroles.rbac.authorization.k8s.io",
+            Source::ClusterRoleBindings => "clusterrolebindings.rbac.authorization.k8s.io",
+            Source::EndpointSlices => "endpointslices.discovery.k8s.io",
+            Source::Pods => "pods",
+        }
+    }
+}
+
+/// An optional read the API server refused.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Unread {
+    #[serde(skip)]
+    pub source: Option<Source>,
+    /// `list` or `get`.
+    pub verb: String,
+    /// `resource.group`, e.g. `clusterrolebindings.rbac.authorization.k8s.io`.
+    pub resource: String,
+    /// The object, for a GET (`cilium-config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `None`: cluster-wide (or all namespaces).
+    pub namespace: Option<String>,
+    /// `forbidden`.
+    pub reason: String,
+    /// The server's message.
+    pub message: String,
+}
+
+impl Unread {
+    /// `could not read X (forbidden): the server's words`.
+    pub fn note(&self) -> String {
+        let what = match (&self.name, &self.namespace) {
+            (Some(n), Some(ns)) => format!("{} {ns}/{n}", self.resource),
+            (Some(n), None) => format!("{} {n}", self.resource),
+            (None, Some(ns)) => format!("{} in {ns}", self.resource),
+            (None, None) => self.resource.clone(),
+        };
+        format!("could not read {what} ({}): {}", self.reason, self.message)
+    }
+
+    /// The permission that would make the read work, as a command to check it.
+    pub fn permission(&self) -> String {
+        let scope = match &self.namespace {
+            Some(ns) => format!(" -n {ns}"),
+            None => String::new(),
+        };
+        let obj = self
+            .name
+            .as_ref()
+            .map_or(String::new(), |n| format!("/{n}"));
+        let where_ = if self.namespace.is_some() {
+            " in that namespace"
+        } else {
+            " (cluster-wide)"
+        };
+        format!(
+            "needs RBAC {} on {}{where_}; check with: kubectl auth can-i {} {}{obj}{scope}",
+            self.verb, self.resource, self.verb, self.resource
+        )
+    }
+}
+
+impl Snapshot {
+    /// Why `source` could not be read, if it could not.
+    pub fn unread(&self, source: Source) -> Option<&Unread> {
+        self.unread.iter().find(|u| u.source == Some(source))
+    }
 }
 
 /// What an ARP/NDP probe for the VIP saw (filled by the probe engine once it is wired in).

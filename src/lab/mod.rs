@@ -286,6 +286,13 @@ impl Lab {
         self.state.addr
     }
 
+    /// One request through the lab's handler in-process, without a socket: the fuzz targets
+    /// drive the lab this way (the response body of a watch streams until it is dropped).
+    #[doc(hidden)]
+    pub async fn handle(&self, req: axum::extract::Request) -> axum::response::Response {
+        http::handle(self.state.clone(), req).await
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.state.addr)
     }

@@ -219,6 +219,12 @@ pub const OPERATOR_DEPLOYMENT: &str = "cilium-operator";
 /// Pod labels of the agent and the operator (Helm chart).
 pub const AGENT_POD_LABEL: (&str, &str) = ("k8s-app", "cilium");
 pub const OPERATOR_POD_LABEL: (&str, &str) = ("io.cilium/app", "operator");
+/// The Cilium operator's leader-election Lease in the agent namespace: held and fresh while an
+/// operator runs.
+pub const OPERATOR_LEADER_LEASE: &str = "cilium-operator-resource-lock";
+/// lbctl's own pods (deploy/): `app.kubernetes.io/name: lbctl`, component `ipam` or `announcer`.
+pub const LBCTL_POD_LABEL: (&str, &str) = ("app.kubernetes.io/name", "lbctl");
+pub const LBCTL_COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 
 /// The API group and resource the lease RBAC rule is about.
 pub const LEASE_API_GROUP: &str = "coordination.k8s.io";
