@@ -937,7 +937,9 @@ impl Checker {
         let mut dup = BTreeSet::new();
         let mut silent = BTreeSet::new();
         for (ip, sharers) in &vips {
-            let macs = answers.get(ip).cloned().unwrap_or_default();
+            let mut macs = answers.get(ip).cloned().unwrap_or_default();
+            // One key per set of MACs, whatever order they answered in.
+            macs.sort();
             for m in &macs {
                 if !w.node_macs.contains(m) {
                     found.push(format!("{ip} answered by {m}, which is no node's"));
