@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -1034,21 +1033,6 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Runs `f` on a fresh thread inside the namespace `ns` (sockets it opens live there).
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = PathBuf::from("/run/netns").join(ns);
-    std::thread::spawn(move || {
-        let file =
-            std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        // SAFETY: a valid namespace fd; setns only affects this (fresh) thread.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
-
 fn serve_cmd(id: ProcId, kc: &Path, dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = vec!["--kubeconfig".into(), kc.display().to_string()];
     let sock = dir
@@ -1178,7 +1162,7 @@ fn chaos_soak_keeps_its_invariants() {
     let dir = tempfile::tempdir().unwrap();
     let api_ip = lan.host("api").ipv4;
     let scenario = Scenario::parse("soak", &scenario_yaml()).expect("soak scenario parses");
-    let lab = in_ns(&lan.host("api").ns.clone(), move || {
+    let lab = lan.in_netns("api", move || {
         Lab::start(format!("{api_ip}:0").parse().unwrap(), &[scenario]).expect("lab starts")
     });
     let kc = dir.path().join("kubeconfig");
@@ -1204,9 +1188,8 @@ fn chaos_soak_keeps_its_invariants() {
         })
         .collect();
     let bridge_ns = lan.bridge_ns().to_string();
-    let client_ns = lan.host("client").ns.clone();
     let logs_dir = dir.path().to_path_buf();
-    let report = in_ns(&client_ns, move || {
+    let report = lan.in_netns("client", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
