@@ -1,4 +1,4 @@
-//! Command-line surface (DESIGN §2). These definitions also generate `completions/` and `man/`.
+//! Command-line surface (docs/architecture.md, "Where each command starts"). These definitions also generate `completions/` and `man/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -16,7 +16,7 @@ use std::ops::{Add, AddAssign};
 
 // ---------------------------------------------------------------------------------------------
 // consts: every user-visible string of this file, so it can move to `model/names.rs` verbatim.
-// The wording (typos included) is Cilium's `pkg/ipalloc`, see reference §1.4 and §1.6.
+// The wording (typos included) is Cilium's `pkg/ipalloc`, kept so that messages match a Cilium cluster's.
 // ---------------------------------------------------------------------------------------------
 
 /// `ipalloc.ErrFull`.

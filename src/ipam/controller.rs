@@ -4,7 +4,7 @@
 //! status come out. `serve` feeds it from watchers and writes what differs from the cluster.
 //!
 //! Order of work inside [`Controller::reconcile`], which is what makes a restart a fixed point
-//! (reference §2.8, the reshuffle bugs of §5 #11): release what is no longer valid, then import
+//! (architecture.md, "Adoption of existing ingress and restart": Cilium's reshuffle bugs): release what is no longer valid, then import
 //! every valid existing ingress IP of every pending Service (Services whose condition says
 //! `satisfied` first, sharing groups rebuilt on the way), and only then allocate for whatever is
 //! still unsatisfied.
@@ -101,7 +101,7 @@ pub struct DesiredService {
     pub condition: Option<CondSpec>,
 }
 
-/// What a pool's status should be (reference §1.3).
+/// What a pool's status should be (architecture.md, "Pools").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredPool {
     pub generation: i64,
@@ -246,7 +246,7 @@ impl Controller {
         &self.cfg
     }
 
-    /// Whether at least one pool exists (LB-IPAM is dormant otherwise, reference §1.9).
+    /// Whether at least one pool exists (LB-IPAM is dormant otherwise: architecture.md, "LB IPAM lifecycle").
     pub fn is_awake(&self) -> bool {
         !self.pools.is_empty()
     }
@@ -684,7 +684,7 @@ impl Controller {
             }
             // Unlike Cilium, an address inside a disabled or conflicting pool that selects the
             // Service is kept too: disabling a pool "doesn't remove existing allocations", and
-            // a restart must not do it behind the user's back (reference §1.8 caveat).
+            // a restart must not do it behind the user's back (architecture.md, "Pool conflicts").
             let Some(pool) = self.import_pool(ip, &labels) else {
                 continue;
             };

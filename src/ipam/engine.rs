@@ -1,4 +1,4 @@
-//! Service-side decisions of LB-IPAM (reference §2): which Services are ours, which families
+//! Service-side decisions of LB-IPAM (architecture.md, from "Which Services LB IPAM handles" to "IP sharing"): which Services are ours, which families
 //! and IPs they ask for, the labels pools select on, sharing compatibility, and the range
 //! lookups behind every `IPAMRequestSatisfied` reason.
 //!
@@ -122,7 +122,7 @@ pub struct ServiceView {
     pub ingress_ips: Vec<IpAddr>,
 }
 
-/// Whether LB-IPAM handles the Service (reference §2.1); a Service it does not handle gets no
+/// Whether LB-IPAM handles the Service (architecture.md, "Which Services LB IPAM handles"); a Service it does not handle gets no
 /// condition at all.
 pub fn is_responsible(svc: &ServiceView, cfg: &EngineConfig) -> bool {
     if !svc.is_load_balancer {
@@ -141,7 +141,7 @@ pub struct Families {
     pub v6: bool,
 }
 
-/// Cilium's `serviceIPFamilyRequest` (reference §2.4).
+/// Cilium's `serviceIPFamilyRequest` (architecture.md, "Requested IPs and families").
 pub fn requested_families(svc: &ServiceView, cfg: &EngineConfig) -> Families {
     let first = svc.ip_families.first().copied();
     let single = |first: Option<Family>| match first {
@@ -191,7 +191,7 @@ pub struct RequestedIps {
     pub invalid: Vec<String>,
 }
 
-/// Cilium's `getSVCRequestedIPs` (reference §2.3): `spec.loadBalancerIP` (as is) plus the
+/// Cilium's `getSVCRequestedIPs` (architecture.md, "Requested IPs and families"): `spec.loadBalancerIP` (as is) plus the
 /// comma-separated annotation (each entry trimmed); unparsable entries dropped; only
 /// **adjacent** duplicates removed (`slices.CompactFunc`), so `a,b,a` keeps both `a`.
 pub fn requested_ips(load_balancer_ip: Option<&str>, annotation: Option<&str>) -> RequestedIps {
@@ -286,7 +286,7 @@ fn protocol(p: &PortView) -> &str {
     }
 }
 
-/// Cilium's `isCompatible` (reference §2.6): the rules in order, first failure wins.
+/// Cilium's `isCompatible` (architecture.md, "IP sharing"): the rules in order, first failure wins.
 pub fn is_compatible(
     a: &ServiceView,
     b: &ServiceView,

@@ -1,5 +1,5 @@
 //! IP pools: ranges built from blocks, first/last reservation, capacity counts and conflict
-//! settling (reference §1.4–§1.8).
+//! settling (architecture.md, "Pools" and "Pool conflicts").
 //!
 //! Plain input structs only; the lead maps `CiliumLoadBalancerIPPool` onto [`PoolSpec`].
 
@@ -202,7 +202,7 @@ impl Conflict {
     }
 }
 
-/// Capacity of a pool as written to `IPsTotal`/`IPsAvailable`/`IPsUsed` (reference §1.7).
+/// Capacity of a pool as written to `IPsTotal`/`IPsAvailable`/`IPsUsed` (architecture.md, "Pools").
 /// Reserved addresses count as used; disabled and conflicting pools still count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolCounts {
@@ -475,7 +475,7 @@ impl<T> PoolStore<T> {
         self.pools.is_empty()
     }
 
-    /// Cilium's `settleConflicts` (reference §1.8), returning the status changes to write.
+    /// Cilium's `settleConflicts` (architecture.md, "Pool conflicts"), returning the status changes to write.
     ///
     /// Marking pass, for each pool not yet conflicting: an overlap between two of its own
     /// ranges marks it against itself; otherwise it is compared with every other

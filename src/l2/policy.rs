@@ -1,5 +1,5 @@
 //! Which Services this node announces, on which interfaces, per `CiliumL2AnnouncementPolicy`
-//! (reference §3.3–3.5). Pure: no I/O, no clock.
+//! (architecture.md, "L2 announcement policies"). Pure: no I/O, no clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -262,7 +262,7 @@ impl Announcement {
     }
 }
 
-/// Services this node contends for (reference §3.4), keyed by (namespace, name). A Service with
+/// Services this node contends for (architecture.md, "L2 announcement policies"), keyed by (namespace, name). A Service with
 /// no announceable IP gets no entry (and so no lease), which fixed Cilium's lease-per-Service load.
 pub fn select_services(
     policies: &[EvaluatedPolicy],

@@ -1,6 +1,6 @@
 //! The single home of every Cilium string lbctl reads or writes.
 //!
-//! Values come from `shared/reference/cilium-semantics.md`; both generations of names are kept
+//! Values come from Cilium's Go sources (see docs/architecture.md); both generations of names are kept
 //! because clusters in the field run both (the rename most likely shipped in Cilium 1.15).
 
 /// API group of every Cilium CRD.
@@ -24,7 +24,7 @@ pub const CILIUM_NODE_SHORT_NAMES: &[&str] = &["cn", "ciliumn"];
 
 pub const CILIUM_CATEGORY: &str = "cilium";
 
-// --- Service condition (reference §2.2) ---------------------------------------------------------
+// --- Service condition (architecture.md, "The Service condition") ---------------------------------------------------------
 
 /// Current condition type on Services.
 pub const SVC_SATISFIED_CONDITION: &str = "cilium.io/IPAMRequestSatisfied";
@@ -73,7 +73,7 @@ pub const MSG_NO_POOL_GENERIC: &str =
 pub const MSG_OUT_OF_IPS: &str =
     "All enabled CiliumLoadBalancerIPPools that match this service ran out of allocatable IPs";
 
-/// Sub-reasons of `already_allocated_incompatible_service` (isCompatible order, reference §2.6).
+/// Sub-reasons of `already_allocated_incompatible_service` (the order of Cilium's `isCompatible`; architecture.md, "IP sharing").
 pub const INCOMPATIBLE_SHARING_KEY: &str = "different sharing key";
 pub const INCOMPATIBLE_NAMESPACE: &str = "different and not permitted namespace";
 pub const INCOMPATIBLE_PORT: &str = "same port";
@@ -82,7 +82,7 @@ pub const INCOMPATIBLE_ETP: &str = "different ExternalTrafficPolicy";
 pub const INCOMPATIBLE_ETP_LOCAL_SELECTOR: &str =
     "compatible ExternalTrafficPolicy local but selecting different set of pods";
 
-// --- Pool conditions (reference §1.3) -----------------------------------------------------------
+// --- Pool conditions (architecture.md, "Pools") -----------------------------------------------------------
 
 pub const POOL_IPS_TOTAL: &str = "cilium.io/IPsTotal";
 pub const POOL_IPS_AVAILABLE: &str = "cilium.io/IPsAvailable";
@@ -114,7 +114,7 @@ pub const FIELD_MANAGER_L2: &str = "cilium-agent-l2-announcer";
 /// lbctl's own field manager when it does not impersonate Cilium.
 pub const FIELD_MANAGER_LBCTL: &str = "lbctl";
 
-// --- Annotations (reference §0, §2.3, §2.6) -----------------------------------------------------
+// --- Annotations (architecture.md, "Names and versions") -----------------------------------------------------
 
 pub const ANNOTATION_IPS: &str = "lbipam.cilium.io/ips";
 pub const ANNOTATION_IPS_LEGACY: &str = "io.cilium/lb-ipam-ips";
@@ -129,14 +129,14 @@ pub const SHARING_ANY_NAMESPACE: &str = "*";
 pub const LABEL_SVC_NAMESPACE: &str = "io.kubernetes.service.namespace";
 pub const LABEL_SVC_NAME: &str = "io.kubernetes.service.name";
 
-// --- Load-balancer classes (reference §2.1) -----------------------------------------------------
+// --- Load-balancer classes (architecture.md, "Which Services LB IPAM handles") -----------------------------------------------------
 
 pub const LB_CLASS_L2: &str = "io.cilium/l2-announcer";
 pub const LB_CLASS_BGP: &str = "io.cilium/bgp-control-plane";
 /// Node-IPAM's class, served by a separate controller.
 pub const LB_CLASS_NODE: &str = "io.cilium/node";
 
-// --- L2 announcement policy (reference §3) ------------------------------------------------------
+// --- L2 announcement policy (architecture.md, "L2 announcement policies") ------------------------------------------------------
 
 pub const POLICY_BAD_NODE_SELECTOR: &str = "io.cilium/bad-node-selector";
 pub const POLICY_BAD_INTERFACE_REGEX: &str = "io.cilium/bad-interface-regex";
@@ -149,7 +149,7 @@ pub const POLICY_BAD_CONDITIONS: &[&str] = &[
 /// The reason stays `error` even when the condition is cleared (status False).
 pub const POLICY_CONDITION_REASON: &str = "error";
 
-// --- Leases (reference §4.2) --------------------------------------------------------------------
+// --- Leases (architecture.md, "Leases and timings") --------------------------------------------------------------------
 
 pub const L2_LEASE_PREFIX: &str = "cilium-l2announce";
 /// `cilium-l2announce-<ns>-<name>`; Cilium neither truncates nor hashes it.
@@ -163,7 +163,7 @@ pub const L2_LEASE_GC_INTERVAL_SECS: u64 = 60;
 /// lbctl's own IPAM leader-election lease.
 pub const LBCTL_IPAM_LEASE: &str = "lbctl-lb-ipam";
 
-// --- LB-IPAM metrics (reference §1.7) ---------------------------------------------------------
+// --- LB-IPAM metrics (Cilium operator's `lbipam_*` families) ---------------------------------------------------------
 
 /// Cilium's gauges are `<namespace>_lbipam_*` with an UNCONFIRMED namespace; lbctl exports the
 /// same names under its own prefix rather than pretend to be the operator.
@@ -174,7 +174,7 @@ pub const METRIC_IPS_USED: &str = "ips_used_total";
 pub const METRIC_SERVICES_MATCHING: &str = "services_matching_total";
 pub const METRIC_SERVICES_UNSATISFIED: &str = "services_unsatisfied_total";
 
-// --- cilium-config keys and defaults (reference §1.9, §4.1) -------------------------------------
+// --- cilium-config keys and defaults (architecture.md, "LB IPAM lifecycle", "Leases and timings") -------------------------------------
 
 pub const CILIUM_CONFIG_MAP: &str = "cilium-config";
 pub const CFG_ENABLE_LB_IPAM: &str = "enable-lb-ipam";
@@ -243,7 +243,7 @@ pub const ALLOW_FIRST_LAST_NO: &str = "No";
 /// Name of the agent's ClusterRole (Helm) whose lease rule L2 announcements need.
 pub const AGENT_CLUSTER_ROLE: &str = "cilium";
 pub const AGENT_SERVICE_ACCOUNT: &str = "cilium";
-/// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (reference §4.3).
+/// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (architecture.md, "Leases and timings").
 pub const LEASE_RBAC_VERBS: &[&str] = &["create", "get", "update", "list", "delete"];
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `CiliumL2AnnouncementPolicy` (`cilium.io/v2alpha1` only, reference §3).
+//! `CiliumL2AnnouncementPolicy` (`cilium.io/v2alpha1` only; architecture.md, "L2 announcement policies").
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 

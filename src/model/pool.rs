@@ -1,6 +1,6 @@
 //! `CiliumLoadBalancerIPPool`, served as `cilium.io/v2` (storage) and `v2alpha1` (deprecated).
 //!
-//! Field names, enums and printer columns follow Cilium's generated CRD (reference §1.1–1.2); the
+//! Field names, enums and printer columns follow Cilium's generated CRD (architecture.md, "Names and versions"); the
 //! lab's OpenAPI, its validation and `deploy/` CRDs are all generated from these types.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -38,7 +38,7 @@ pub struct IpBlock {
     pub stop: Option<String>,
 }
 
-/// Status written by the IPAM controller: counts and conflict conditions (reference §1.3).
+/// Status written by the IPAM controller: counts and conflict conditions.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct PoolStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]

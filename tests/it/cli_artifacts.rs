@@ -66,14 +66,9 @@ fn man_pages_are_up_to_date() {
 
 #[test]
 fn generated_crds_match_ciliums_own() {
-    // Cilium's CRD manifests are kept beside the design docs; compare names, versions, printer
-    // columns and every spec field with its type.
-    let reference_dir = root().join("../shared/reference/crds");
-    let reference_dir = if reference_dir.exists() {
-        reference_dir
-    } else {
-        root().join("tests/fixtures/cilium-crds")
-    };
+    // Cilium's own CRD manifests (tests/fixtures/cilium-crds, see its README): compare names,
+    // versions, printer columns and every spec field with its type.
+    let reference_dir = root().join("tests/fixtures/cilium-crds");
     for (file, ours) in [
         (
             "ciliumloadbalancerippools.yaml",

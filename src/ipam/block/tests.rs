@@ -196,7 +196,7 @@ fn parse_blocks_reports_every_bad_block() {
 
 #[test]
 fn first_last_reservation_needs_three_addresses() {
-    // (range, reserves?) — table from reference §1.5.
+    // (range, reserves?) — Cilium's rule: CIDR blocks of three or more addresses only.
     let cases = [
         ("10.0.0.0/32", false),
         ("10.0.0.0/31", false),
