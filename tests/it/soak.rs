@@ -47,8 +47,14 @@ const STABLE_SERVICES: usize = 6;
 const IPAM_GRACE: Duration = Duration::from_secs(15);
 /// How long two MACs may answer for one VIP (a takeover) before it counts.
 const DUPLICATE_GRACE: Duration = Duration::from_secs(2);
-/// How long a VIP may go unanswered while its lease is fresh and its holder is running with its
-/// link up before it counts (the silent holder).
+/// How long a VIP may go unanswered while its holder is running with its link up and says it
+/// leads the VIP (its debug socket shows a valid entry) before it counts: the silent holder.
+///
+/// A holder whose lease writes land on the server but whose requests do not come back within
+/// the renew deadline (an overloaded API server or machine) keeps the Lease fresh for everyone
+/// else yet cannot prove it leads, so it rightly stays silent: that is fencing, reported as a
+/// figure (`fenced_vip_seconds`), not a violation. The bug this catches is the other case, a
+/// node that believes it leads and does not answer.
 const SILENT_GRACE: Duration = Duration::from_secs(6);
 /// After the faults stop, every Service must converge within this.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(90);
@@ -532,6 +538,8 @@ impl Proc {
 
 struct World {
     lab: Lab,
+    /// Where each serve's debug socket is (`<name>.sock`).
+    sock_dir: PathBuf,
     client: kube::Client,
     procs: BTreeMap<ProcId, Proc>,
     bridge_ns: String,
@@ -882,6 +890,12 @@ struct Checker {
     uncovered: Persistence,
     duplicates: Persistence,
     silent: Persistence,
+    /// VIP × seconds unanswered under a fresh lease whose holder does not (validly) lead the
+    /// VIP: fencing. Each round counts the time since the previous one.
+    fenced_vip_seconds: f64,
+    /// Same, but the holder's debug socket did not answer in time (a stopped or starved node).
+    unknown_vip_seconds: f64,
+    last_round: Option<Instant>,
     /// Stable Services' first IP.
     stable_ips: HashMap<String, Vec<IpAddr>>,
     rounds: u64,
@@ -897,6 +911,10 @@ impl Checker {
         };
         self.rounds += 1;
         let now = Instant::now();
+        let since_last = self
+            .last_round
+            .replace(now)
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
         // IPAM: no illegal sharing, no IP outside every pool, stable IPs never move.
         let sharing = illegal_sharing(&obs.svcs)
             .into_iter()
@@ -961,10 +979,16 @@ impl Checker {
                         p.alive() && p.started_at.elapsed() > Duration::from_secs(1)
                     });
                 if healthy && macs.is_empty() {
-                    silent.insert(format!(
-                        "{ip} ({}) unanswered while {holder} holds a fresh lease",
-                        svc.name
-                    ));
+                    match leads_validly(&w.sock_dir, holder, *ip).await {
+                        Some(true) => {
+                            silent.insert(format!(
+                                "{ip} ({}) unanswered while {holder} holds a fresh lease and says it leads",
+                                svc.name
+                            ));
+                        }
+                        Some(false) => self.fenced_vip_seconds += since_last,
+                        None => self.unknown_vip_seconds += since_last,
+                    }
                 }
             }
         }
@@ -1014,6 +1038,24 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Whether `node` says it leads `ip` with an unexpired lease right now (`debug l2-announce`,
+/// any interface); `None` when its debug socket does not answer within a second.
+async fn leads_validly(sock_dir: &Path, node: &str, ip: Ipv4Addr) -> Option<bool> {
+    let sock = sock_dir.join(format!("announce-{node}.sock"));
+    let rows = tokio::time::timeout(
+        Duration::from_secs(1),
+        lbctl::debug::query(&sock, "l2-announce"),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let ip = ip.to_string();
+    Some(rows.as_array().is_some_and(|rows| {
+        rows.iter()
+            .any(|r| r["ip"] == ip.as_str() && r["valid"] == true)
+    }))
 }
 
 fn seed_from_env() -> u64 {
@@ -1076,6 +1118,11 @@ struct Report {
     churn_ops_failed: u64,
     invariant_rounds: u64,
     arp_probes: u64,
+    /// VIP × seconds unanswered under a fresh lease whose holder could not prove it leads
+    /// (its lease requests timing out): safe fencing, see `SILENT_GRACE`.
+    fenced_vip_seconds: f64,
+    /// VIP × seconds unanswered under a fresh lease whose holder's debug socket was silent.
+    unknown_vip_seconds: f64,
     converged_after_s: Option<f64>,
     max_rss_kib: BTreeMap<String, u64>,
     max_fds: BTreeMap<String, usize>,
@@ -1189,6 +1236,7 @@ fn chaos_soak_keeps_its_invariants() {
         .collect();
     let bridge_ns = lan.bridge_ns().to_string();
     let logs_dir = dir.path().to_path_buf();
+    let sock_dir = logs_dir.clone();
     let report = lan.in_netns("client", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1198,6 +1246,7 @@ fn chaos_soak_keeps_its_invariants() {
             let client = lab.client().expect("client");
             let mut w = World {
                 lab,
+                sock_dir,
                 client,
                 procs,
                 bridge_ns,
@@ -1274,6 +1323,8 @@ fn chaos_soak_keeps_its_invariants() {
                 churn_ops_failed: w.failed_ops,
                 invariant_rounds: checker.rounds,
                 arp_probes: checker.probes,
+                fenced_vip_seconds: checker.fenced_vip_seconds,
+                unknown_vip_seconds: checker.unknown_vip_seconds,
                 converged_after_s: converged_after,
                 max_rss_kib: BTreeMap::new(),
                 max_fds: BTreeMap::new(),
