@@ -126,6 +126,10 @@ pub enum Action {
     CreateChurnPool,
     DeleteChurnPool,
     PolicyExclude(Option<usize>),
+    /// Sabotage for the checker's own test, never drawn by [`schedule`]: the bridge stops
+    /// forwarding between the nodes and the client (isolated ports) while the API stays
+    /// reachable, so holders keep their leases and believe they lead, yet no answer arrives.
+    Isolate(bool),
 }
 
 impl Action {
@@ -157,6 +161,7 @@ impl Action {
             Action::CreateChurnPool => "pool_create",
             Action::DeleteChurnPool => "pool_delete",
             Action::PolicyExclude(_) => "policy_edit",
+            Action::Isolate(_) => "isolate",
         }
     }
     /// Whether it is a fault (as opposed to churn or undoing a fault).
@@ -545,6 +550,7 @@ struct World {
     bridge_ns: String,
     node_macs: [String; 3],
     carrier: [bool; 3],
+    isolated: bool,
     log: Vec<String>,
     counts: BTreeMap<&'static str, u64>,
     failed_ops: u64,
@@ -651,6 +657,20 @@ impl World {
         self.carrier[node] = on;
     }
 
+    /// Ports p1 (the client) and p2–p4 (the nodes) isolated from each other; p0 (the API) not.
+    fn isolate(&mut self, on: bool) {
+        let state = if on { "on" } else { "off" };
+        for port in ["p1", "p2", "p3", "p4"] {
+            let ok = Command::new("bridge")
+                .args(["-n", &self.bridge_ns, "link", "set", "dev", port])
+                .args(["isolated", state])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "bridge link set dev {port} isolated {state}");
+        }
+        self.isolated = on;
+    }
+
     async fn apply(&mut self, action: &Action) {
         self.count(action.kind());
         let svcs: Api<Service> = Api::namespaced(self.client.clone(), NS);
@@ -721,6 +741,10 @@ impl World {
             }
             Action::CarrierUp(n) => {
                 self.set_carrier(*n, true);
+                Ok(())
+            }
+            Action::Isolate(on) => {
+                self.isolate(*on);
                 Ok(())
             }
             Action::CreateService {
@@ -1189,13 +1213,6 @@ fn illegal_sharing_needs_one_key_and_disjoint_ports() {
 
 #[test]
 fn chaos_soak_keeps_its_invariants() {
-    let hosts = ["api", "client", "n1", "n2", "n3"];
-    let Some(lan) = Lan::try_new("chaos_soak_keeps_its_invariants", &hosts) else {
-        return;
-    };
-    for n in NODES {
-        lan.ip(n, &["route", "add", "default", "dev", "eth0"]);
-    }
     let secs: u64 = std::env::var("LBCTL_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -1206,6 +1223,81 @@ fn chaos_soak_keeps_its_invariants() {
         "chaos soak: seed {seed} ({} steps over {secs} s); replay with LBCTL_SOAK_SEED={seed}",
         steps.len()
     ));
+    let Some((report, logs)) = run_soak("chaos_soak_keeps_its_invariants", seed, secs, steps)
+    else {
+        return;
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    say(&format!("chaos soak report:\n{json}"));
+    if let Ok(path) = std::env::var("LBCTL_SOAK_REPORT") {
+        std::fs::write(path, &json).unwrap();
+    }
+    if !report.violations.is_empty() {
+        // Keep the logs for a post-mortem.
+        let keep = std::env::temp_dir().join(format!("lbctl-soak-{seed}"));
+        let _ = std::fs::create_dir_all(&keep);
+        for e in std::fs::read_dir(logs.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+            }
+        }
+        say(&format!("serve logs kept in {}", keep.display()));
+    }
+    assert!(
+        report.violations.is_empty(),
+        "seed {seed}: {} violation(s): {:#?}",
+        report.violations.len(),
+        report.violations
+    );
+}
+
+/// The checker's own test: holders that keep their leases and believe they lead while their
+/// answers cannot reach the LAN must be reported as silent holders. Without this, a checker
+/// that never finds anything would pass every soak.
+#[test]
+fn chaos_soak_catches_a_silent_holder() {
+    let steps = vec![
+        Step {
+            at: Duration::from_secs(8),
+            action: Action::Isolate(true),
+        },
+        Step {
+            at: Duration::from_secs(8) + SILENT_GRACE + Duration::from_secs(6),
+            action: Action::Isolate(false),
+        },
+    ];
+    let secs = steps[1].at.as_secs() + 1;
+    let Some((report, _logs)) = run_soak("chaos_soak_catches_a_silent_holder", 1, secs, steps)
+    else {
+        return;
+    };
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("unanswered while") && v.contains("says it leads")),
+        "no silent holder reported while the nodes were cut off from the client: {:#?}",
+        report.violations
+    );
+}
+
+/// Runs the world under `steps` for `secs` and checks it; `None` when the LAN cannot be built
+/// here (said visibly by `Lan::try_new`). The directory holds the serve logs.
+fn run_soak(
+    test: &str,
+    seed: u64,
+    secs: u64,
+    steps: Vec<Step>,
+) -> Option<(Report, tempfile::TempDir)> {
+    let hosts = ["api", "client", "n1", "n2", "n3"];
+    let lan = Lan::try_new(test, &hosts)?;
+    for n in NODES {
+        lan.ip(n, &["route", "add", "default", "dev", "eth0"]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let api_ip = lan.host("api").ipv4;
     let scenario = Scenario::parse("soak", &scenario_yaml()).expect("soak scenario parses");
@@ -1235,8 +1327,7 @@ fn chaos_soak_keeps_its_invariants() {
         })
         .collect();
     let bridge_ns = lan.bridge_ns().to_string();
-    let logs_dir = dir.path().to_path_buf();
-    let sock_dir = logs_dir.clone();
+    let sock_dir = dir.path().to_path_buf();
     let report = lan.in_netns("client", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1252,6 +1343,7 @@ fn chaos_soak_keeps_its_invariants() {
                 bridge_ns,
                 node_macs,
                 carrier: [true; 3],
+                isolated: false,
                 log: vec![],
                 counts: BTreeMap::new(),
                 failed_ops: 0,
@@ -1278,6 +1370,9 @@ fn chaos_soak_keeps_its_invariants() {
                 tokio::time::sleep_until(next_step.min(next_check).into()).await;
             }
             // The faults stop: everything back up, then convergence within a bound.
+            if w.isolated {
+                w.isolate(false);
+            }
             for n in 0..3 {
                 if !w.carrier[n] {
                     w.set_carrier(n, true);
@@ -1383,26 +1478,5 @@ fn chaos_soak_keeps_its_invariants() {
             report
         })
     });
-    let json = serde_json::to_string_pretty(&report).unwrap();
-    say(&format!("chaos soak report:\n{json}"));
-    if let Ok(path) = std::env::var("LBCTL_SOAK_REPORT") {
-        std::fs::write(path, &json).unwrap();
-    }
-    if !report.violations.is_empty() {
-        // Keep the logs for a post-mortem.
-        let keep = std::env::temp_dir().join(format!("lbctl-soak-{seed}"));
-        let _ = std::fs::create_dir_all(&keep);
-        for e in std::fs::read_dir(&logs_dir).into_iter().flatten().flatten() {
-            if e.path().extension().is_some_and(|x| x == "log") {
-                let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-            }
-        }
-        say(&format!("serve logs kept in {}", keep.display()));
-    }
-    assert!(
-        report.violations.is_empty(),
-        "seed {seed}: {} violation(s): {:#?}",
-        report.violations.len(),
-        report.violations
-    );
+    Some((report, dir))
 }
