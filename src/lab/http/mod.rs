@@ -68,6 +68,10 @@ impl Params {
     fn field_manager(&self) -> Option<&str> {
         self.get("fieldManager").filter(|m| !m.is_empty())
     }
+    /// Adds a parameter after those sent (so one the client sent still wins).
+    fn push(&mut self, key: &str, value: String) {
+        self.0.push((key.to_string(), value));
+    }
     fn include_object(&self) -> &str {
         self.get("includeObject").unwrap_or("Metadata")
     }

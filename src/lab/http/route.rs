@@ -204,9 +204,7 @@ async fn resource(state: &Arc<LabState>, req: Request<Body>, t: Target, rt: Reso
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        params
-            .0
-            .push(("fieldManager".into(), ssa::manager_from_user_agent(ua)));
+        params.push("fieldManager", ssa::manager_from_user_agent(ua));
     }
     let body = match body::read(req.into_body()).await {
         Ok(b) => b,
