@@ -10,7 +10,7 @@ use base64::Engine;
 use ring::hmac;
 use serde_json::{json, Value};
 
-use super::http::ApiError;
+use super::http::{ApiError, GroupKind, GroupResource};
 use super::rbac::{self, Attributes, Decision, Policy, User};
 use super::LabState;
 
@@ -86,7 +86,7 @@ pub fn verify_token(key: &hmac::Key, token: &str, now: i64) -> Option<Value> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(401, "Unauthorized", "Unauthorized")
+    ApiError::Unauthorized
 }
 
 fn store_get(state: &LabState, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
@@ -142,28 +142,25 @@ pub fn decide(state: &LabState, user: &User, attrs: &Attributes) -> Decision {
 }
 
 fn forbidden(user: &User, attrs: &Attributes, reason: &str) -> ApiError {
-    let mut e = ApiError::new(
-        403,
-        "Forbidden",
-        rbac::forbidden_message(user, attrs, reason),
-    );
-    if let Attributes::Resource {
-        group,
+    let resource = match attrs {
+        Attributes::Resource {
+            group,
+            resource,
+            name,
+            ..
+        } => Some((
+            GroupResource {
+                group: group.clone(),
+                resource: resource.clone(),
+            },
+            name.clone(),
+        )),
+        Attributes::NonResource { .. } => None,
+    };
+    ApiError::Forbidden {
+        message: rbac::forbidden_message(user, attrs, reason),
         resource,
-        name,
-        ..
-    } = attrs
-    {
-        let mut d = json!({"kind": resource});
-        if !name.is_empty() {
-            d["name"] = json!(name);
-        }
-        if !group.is_empty() {
-            d["group"] = json!(group);
-        }
-        e.details = d;
     }
-    e
 }
 
 /// 403 unless `user` may do `attrs`.
@@ -203,10 +200,8 @@ pub fn impersonate(state: &LabState, user: User, headers: &HeaderMap) -> Result<
         if groups.is_empty() && uid.is_empty() && extra.is_empty() {
             return Ok(user);
         }
-        return Err(ApiError::new(
-            500,
-            "InternalError",
-            "Internal error occurred: requested impersonation is invalid: impersonating groups, uid or extra requires a user",
+        return Err(ApiError::Internal(
+            "Internal error occurred: requested impersonation is invalid: impersonating groups, uid or extra requires a user".into(),
         ));
     };
     let check = |resource: &str, group: &str, ns: &str, name: &str| {
@@ -298,16 +293,12 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
 
 fn expect_kind(obj: &Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::new(
-            400,
-            "BadRequest",
+        return Err(ApiError::bad_request(
             "the object provided is unrecognized: not a JSON object",
         ));
     }
     match (obj["apiVersion"].as_str(), obj["kind"].as_str()) {
-        (Some(av), Some(k)) if av != api_version || k != kind => Err(ApiError::new(
-            400,
-            "BadRequest",
+        (Some(av), Some(k)) if av != api_version || k != kind => Err(ApiError::bad_request(
             format!("the API version in the data ({av}) does not match the expected API version ({api_version})"),
         )),
         _ => Ok(()),
@@ -343,11 +334,11 @@ pub fn serve(
                 extra: serde_json::from_value(spec["extra"].clone()).unwrap_or_default(),
             };
             if subject.name.is_empty() && subject.groups.is_empty() {
-                return Err(ApiError::new(
-                    422,
-                    "Invalid",
-                    "SubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.user: Invalid value: \"\": at least one of user or group must be specified",
-                ));
+                return Err(ApiError::Invalid {
+                    kind: GroupKind::new("authorization.k8s.io", "SubjectAccessReview"),
+                    name: String::new(),
+                    errors: vec!["spec.user: Invalid value: \"\": at least one of user or group must be specified".into()],
+                });
             }
             let status = review(state, &subject, &obj, "SubjectAccessReview")?;
             Ok((201, reviewed(obj, "SubjectAccessReview", status)))
@@ -456,18 +447,18 @@ fn review(state: &LabState, user: &User, obj: &Value, kind: &str) -> Result<Valu
             }
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                format!("{kind}.authorization.k8s.io \"\" is invalid: spec.nonResourceAttributes: Invalid value: \"null\": cannot be specified in combination with resourceAttributes"),
-            ))
+            return Err(ApiError::Invalid {
+                kind: GroupKind::new("authorization.k8s.io", kind),
+                name: String::new(),
+                errors: vec!["spec.nonResourceAttributes: Invalid value: \"null\": cannot be specified in combination with resourceAttributes".into()],
+            })
         }
         (None, None) => {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                format!("{kind}.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"),
-            ))
+            return Err(ApiError::Invalid {
+                kind: GroupKind::new("authorization.k8s.io", kind),
+                name: String::new(),
+                errors: vec!["spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified".into()],
+            })
         }
     };
     Ok(match decide(state, user, &attrs) {
@@ -501,15 +492,11 @@ fn token_request(
     mut obj: Value,
 ) -> Result<(u16, Value), ApiError> {
     expect_kind(&obj, "authentication.k8s.io/v1", "TokenRequest")?;
-    let sa = store_get(state, "", "serviceaccounts", ns, name).ok_or_else(|| {
-        let mut e = ApiError::new(
-            404,
-            "NotFound",
-            format!("serviceaccounts \"{name}\" not found"),
-        );
-        e.details = json!({"name": name, "kind": "serviceaccounts"});
-        e
-    })?;
+    let sa =
+        store_get(state, "", "serviceaccounts", ns, name).ok_or_else(|| ApiError::NotFound {
+            resource: GroupResource::core("serviceaccounts"),
+            name: name.to_string(),
+        })?;
     let uid = sa["metadata"]["uid"]
         .as_str()
         .unwrap_or_default()
@@ -521,33 +508,25 @@ fn token_request(
     let expiration = match &spec["expirationSeconds"] {
         Value::Null => DEFAULT_EXPIRATION,
         v => v.as_i64().ok_or_else(|| {
-            ApiError::new(
-                400,
-                "BadRequest",
+            ApiError::bad_request(
                 "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: spec.expirationSeconds must be an integer",
             )
         })?,
     };
-    let invalid = |msg: &str| {
-        ApiError::new(
-            422,
-            "Invalid",
-            format!("TokenRequest.authentication.k8s.io {name:?} is invalid: spec.expirationSeconds: Invalid value: {expiration}: {msg}"),
-        )
+    let invalid = |field_error: String| ApiError::Invalid {
+        kind: GroupKind::new("authentication.k8s.io", "TokenRequest"),
+        name: name.to_string(),
+        errors: vec![field_error],
     };
     if expiration < MIN_EXPIRATION {
-        return Err(invalid("may not specify a duration less than 10 minutes"));
+        return Err(invalid(format!("spec.expirationSeconds: Invalid value: {expiration}: may not specify a duration less than 10 minutes")));
     }
     if expiration > MAX_EXPIRATION {
-        return Err(invalid(
-            "may not specify a duration larger than 2^32 seconds",
-        ));
+        return Err(invalid(format!("spec.expirationSeconds: Invalid value: {expiration}: may not specify a duration larger than 2^32 seconds")));
     }
     if !spec["boundObjectRef"].is_null() {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!("TokenRequest.authentication.k8s.io {name:?} is invalid: spec.boundObjectRef: Forbidden: the lab does not bind tokens to objects"),
+        return Err(invalid(
+            "spec.boundObjectRef: Forbidden: the lab does not bind tokens to objects".into(),
         ));
     }
     let audiences: Vec<String> = match spec["audiences"].as_array() {

@@ -139,14 +139,6 @@ impl LabState {
         out
     }
 
-    fn builtin(&self, plural: &str) -> ResourceType {
-        self.builtins
-            .iter()
-            .find(|t| t.group.is_empty() && t.plural == plural)
-            .cloned()
-            .unwrap_or_else(|| self.builtins[0].clone())
-    }
-
     fn openapi_hash(&self) -> String {
         let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         format!(
@@ -452,7 +444,10 @@ impl LabState {
             .types()
             .into_iter()
             .find(|t| t.group == group && t.version == version && t.kind == kind)
-            .ok_or_else(|| http::ApiError::new(404, "NotFound", format!("no kind {kind:?} is registered for version {av:?}; is its CRD in the scenario, before it?")))?;
+            .ok_or_else(|| http::ApiError::UnknownKind {
+                kind: kind.into(),
+                api_version: av.into(),
+            })?;
         let ns = if rt.namespaced {
             obj["metadata"]["namespace"]
                 .as_str()
@@ -462,13 +457,13 @@ impl LabState {
             String::new()
         };
         let status = obj.get("status").cloned();
-        let (mut created, _) = http::create_value(self, &rt, &ns, obj, &[])?;
+        let (mut created, _) = http::create_value(self, &rt, &ns, obj)?;
         // Scenarios describe state, status included (e.g. a satisfied Service or a held lease).
         if let Some(st) = status {
             if rt.status_subresource {
                 created["status"] = st;
                 defaults::round_trip(&rt.group, &rt.plural, &mut created)
-                    .map_err(|e| http::ApiError::new(400, "BadRequest", e))?;
+                    .map_err(http::ApiError::BadRequest)?;
                 let name = created["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
@@ -499,7 +494,7 @@ impl LabState {
                             .as_str()
                             .unwrap_or_default()
                             .to_string(),
-                        message: e.message,
+                        message: e.to_string(),
                     })?;
                 }
                 continue;
@@ -511,7 +506,7 @@ impl LabState {
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
-                message: e.message,
+                message: e.to_string(),
             })?;
         }
         Ok(())

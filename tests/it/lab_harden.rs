@@ -613,3 +613,114 @@ fn crds_cannot_claim_the_core_group_or_shadow_built_ins() {
         "EndpointSlice"
     );
 }
+
+/// Every 422 the lab makes is `NewInvalid`'s: the kind qualified by its group in the message,
+/// several errors aggregated in brackets, and details with one cause per field error (kubectl
+/// prints "The <kind> <name> is invalid" from the details, and only "The request is invalid"
+/// without them).
+#[test]
+fn invalid_objects_get_new_invalid_statuses() {
+    let lab = support::lab(&[]);
+    let addr = lab.addr();
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let crd = |name: &str, group: &str| {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "things", "kind": "Thing", "singular": "thing", "listKind": "ThingList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})
+        .to_string()
+    };
+    // Two errors: aggregated as Go aggregates them.
+    let (code, st) = raw(
+        addr,
+        "POST",
+        crds,
+        "application/json",
+        crd("things", "").as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["message"],
+        "CustomResourceDefinition.apiextensions.k8s.io \"things\" is invalid: [metadata.name: Invalid value: \"things\": must be spec.names.plural+\".\"+spec.group, spec.group: Required value]"
+    );
+    assert_eq!(
+        st["details"],
+        json!({"name": "things", "group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition",
+            "causes": [
+                {"reason": "FieldValueInvalid", "field": "metadata.name",
+                    "message": "Invalid value: \"things\": must be spec.names.plural+\".\"+spec.group"},
+                {"reason": "FieldValueRequired", "field": "spec.group", "message": "Required value"}]})
+    );
+    let (code, st) = raw(
+        addr,
+        "POST",
+        crds,
+        "application/json",
+        crd("things.example.com", "example.com").as_bytes(),
+    );
+    assert_eq!(code, 201, "{st}");
+    // A custom resource's name error names the kind with its group.
+    let things = "/apis/example.com/v1/namespaces/default/things";
+    let bad =
+        json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "Bad_Name"}});
+    let (code, st) = raw(
+        addr,
+        "POST",
+        things,
+        "application/json",
+        bad.to_string().as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Thing.example.com \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+        "{st}"
+    );
+    assert_eq!(
+        (
+            &st["details"]["group"],
+            &st["details"]["kind"],
+            &st["details"]["name"]
+        ),
+        (&json!("example.com"), &json!("Thing"), &json!("Bad_Name")),
+        "{st}"
+    );
+    assert_eq!(st["details"]["causes"][0]["field"], "metadata.name", "{st}");
+    // No name: the name is empty, so details leave it out.
+    let nameless = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
+    let (code, st) = raw(
+        addr,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        nameless.to_string().as_bytes(),
+    );
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["message"],
+        "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName is required"
+    );
+    assert_eq!(
+        st["details"],
+        json!({"kind": "ConfigMap", "causes": [{"reason": "FieldValueRequired", "field": "metadata.name",
+            "message": "Required value: name or generateName is required"}]})
+    );
+    // An apply without a fieldManager: PatchOptions is what is invalid.
+    let (code, st) = raw(
+        addr,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/x",
+        "application/apply-patch+yaml",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    );
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["details"],
+        json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired",
+            "field": "fieldManager", "message": "Required value: is required for apply patch"}]})
+    );
+}
