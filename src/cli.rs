@@ -399,7 +399,8 @@ mod tests {
         };
         assert_eq!(p.timeout, Duration::from_secs(3600));
         for bad in ["-1s", "8761h", "soon"] {
-            let e = Cli::try_parse_from(["lbctl", "serve", "--lease-duration", bad]).unwrap_err();
+            let flag = format!("--lease-duration={bad}");
+            let e = Cli::try_parse_from(["lbctl", "serve", &flag]).unwrap_err();
             assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
             let text = e.to_string();
             assert!(

@@ -187,7 +187,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 Ok(Exit::Ok)
             }
             LabCommand::Up(args) => lab_up(args),
-            LabCommand::Demo(args) => lbctl::doctor::demo::run(args.unattended, args.no_lan, printer.style),
+            LabCommand::Demo(args) => {
+                lbctl::doctor::demo::run(args.unattended, args.no_lan, printer.style)
+            }
         },
     }
 }

@@ -263,4 +263,90 @@ mod tests {
         }
         assert!(log_filter(0).contains("kube_client=off"));
     }
+
+    #[derive(Serialize)]
+    struct Sample {
+        name: &'static str,
+        count: u32,
+    }
+
+    impl Render for Sample {
+        fn human(&self, wide: bool, style: Style) -> String {
+            let mut t = style.plain_table();
+            let mut header = vec!["NAME"];
+            let mut row = vec![style.paint(self.name, Tone::Good)];
+            if wide {
+                header.push("COUNT");
+                row.push(self.count.to_string());
+            }
+            t.set_header(header).add_row(row);
+            format!("{t}\n")
+        }
+    }
+
+    const SAMPLE: Sample = Sample {
+        name: "lan-vips",
+        count: 3,
+    };
+
+    fn render(format: OutputFormat, color: bool) -> String {
+        Printer::new(format, color).render(&SAMPLE).unwrap()
+    }
+
+    #[test]
+    fn each_format_is_what_it_says() {
+        let json: serde_json::Value =
+            serde_json::from_str(&render(OutputFormat::Json, true)).unwrap();
+        assert_eq!(json, serde_json::json!({"name": "lan-vips", "count": 3}));
+        let yaml: serde_json::Value =
+            serde_saphyr::from_str(&render(OutputFormat::Yaml, true)).unwrap();
+        assert_eq!(yaml, json);
+        let table = render(OutputFormat::Table, false);
+        assert!(
+            table.contains("NAME") && !table.contains("COUNT"),
+            "{table}"
+        );
+        assert!(render(OutputFormat::Wide, false).contains("COUNT"));
+        assert!(serde_json::from_str::<serde_json::Value>(&table).is_err());
+        for f in [OutputFormat::Table, OutputFormat::Json, OutputFormat::Yaml] {
+            assert!(render(f, false).ends_with('\n'), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn colour_is_the_printers_decision_and_never_reaches_machine_output() {
+        assert!(render(OutputFormat::Table, true).contains('\u{1b}'));
+        assert!(!render(OutputFormat::Table, false).contains('\u{1b}'));
+        assert!(!render(OutputFormat::Json, true).contains('\u{1b}'));
+        assert!(!render(OutputFormat::Yaml, true).contains('\u{1b}'));
+        let ruled = Style::new(true)
+            .boxed_table()
+            .add_row(vec![
+                comfy_table::Cell::new("x").fg(Style::cell_color(Tone::Bad))
+            ])
+            .to_string();
+        assert!(ruled.contains('\u{1b}'), "{ruled}");
+        let plain = Style::new(false)
+            .boxed_table()
+            .add_row(vec![
+                comfy_table::Cell::new("x").fg(Style::cell_color(Tone::Bad))
+            ])
+            .to_string();
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+    }
+
+    #[test]
+    fn stream_items_are_json_lines_and_yaml_documents() {
+        let json = Printer::new(OutputFormat::Json, false)
+            .render_item(&SAMPLE)
+            .unwrap();
+        assert_eq!(json.lines().count(), 1, "{json}");
+        serde_json::from_str::<serde_json::Value>(&json).unwrap();
+        let yaml = Printer::new(OutputFormat::Yaml, false)
+            .render_item(&SAMPLE)
+            .unwrap();
+        let two = yaml.repeat(2);
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&two).unwrap();
+        assert_eq!(docs.len(), 2, "{two}");
+    }
 }
