@@ -35,7 +35,7 @@ pub struct GlobalArgs {
     pub context: Option<String>,
     /// Give up on an API request after this long without progress (connect, send, or wait for
     /// the answer), exiting 3; 0 waits forever. serve retries instead of exiting.
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, default_value = "30s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub request_timeout: std::time::Duration,
     /// Namespace to look in (default: the context's namespace, else "default"); for `serve`,
     /// the namespace of its leases (default kube-system).
@@ -231,13 +231,13 @@ pub struct ServeArgs {
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,
     /// How long a non-leader waits after the last renew before taking the IPAM lease.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub lease_duration: std::time::Duration,
     /// How long the leader may fail to renew before it stops writing and answering.
-    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub renew_deadline: std::time::Duration,
     /// Interval between lease attempts.
-    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = crate::duration::parse, value_name = "DURATION")]
     pub retry_period: std::time::Duration,
     /// Where to serve /metrics, /healthz and /readyz (port 0 picks a free port). The address
     /// may be bracketed whatever its family (`[$(POD_IP)]:9963` in a manifest); bind the pod's
@@ -273,27 +273,6 @@ impl ServeArgs {
     pub fn announce_enabled(&self) -> bool {
         self.announce && !self.no_announce
     }
-}
-
-/// `15s`, `500ms`, `2m`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (num, unit) = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((t, "s"), |i| (&t[..i], &t[i..]));
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 15s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m)")),
-    };
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{text:?} is out of range"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// `IP:PORT`, `[IPv6]:PORT`, or `[IPv4]:PORT`: a manifest can then write `[$(POD_IP)]:PORT`
@@ -384,6 +363,52 @@ pub fn parse_fault(spec: &str) -> Result<crate::lab::Fault, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_duration_flag_speaks_the_one_grammar() {
+        use std::time::Duration;
+        let cli = Cli::try_parse_from([
+            "lbctl",
+            "--request-timeout",
+            "1m30s",
+            "serve",
+            "--lease-duration",
+            "1m",
+            "--renew-deadline",
+            "2.5s",
+            "--retry-period",
+            "500ms",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.request_timeout, Duration::from_secs(90));
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve: {:?}", cli.command)
+        };
+        assert_eq!(
+            (s.lease_duration, s.renew_deadline, s.retry_period),
+            (
+                Duration::from_secs(60),
+                Duration::from_millis(2500),
+                Duration::from_millis(500)
+            )
+        );
+        let probe =
+            Cli::try_parse_from(["lbctl", "arp-probe", "10.0.0.1", "--timeout", "1h"]).unwrap();
+        let Command::ArpProbe(p) = probe.command else {
+            panic!("not arp-probe")
+        };
+        assert_eq!(p.timeout, Duration::from_secs(3600));
+        for bad in ["-1s", "8761h", "soon"] {
+            let flag = format!("--lease-duration={bad}");
+            let e = Cli::try_parse_from(["lbctl", "serve", &flag]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            let text = e.to_string();
+            assert!(
+                text.contains("--lease-duration") && text.contains(bad),
+                "{bad}: {text}"
+            );
+        }
+    }
 
     #[test]
     fn listen_addresses_of_either_family_may_be_bracketed() {

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+
+use crate::output::{Render, Style};
 
 /// Topics a running `serve` answers.
 pub const TOPICS: &[&str] = &["l2-announce", "devices", "ipam"];
@@ -207,75 +210,103 @@ pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugE
     Ok(v["ok"].take())
 }
 
-/// Renders an answer: a table of its rows (`-o table|wide`), or JSON / YAML as given.
-pub fn render(
-    topic: &str,
-    v: &serde_json::Value,
-    format: crate::output::OutputFormat,
-) -> anyhow::Result<String> {
-    use crate::output::OutputFormat;
-    match format {
-        OutputFormat::Json => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
-        OutputFormat::Yaml => return crate::output::to_yaml(v),
-        OutputFormat::Table | OutputFormat::Wide => {}
-    }
-    let columns: &[&str] = match topic {
-        "l2-announce" => &[
-            "ip",
-            "interface",
-            "service",
-            "leading_for_s",
-            "valid",
-            "served",
-            "mismatch",
-            "requests_seen",
-            "answered",
-            "gratuitous_sent",
-        ],
-        "devices" => &["name", "index", "mac", "operstate", "selected", "reason"],
-        "ipam" => return Ok(render_ipam(v)),
-        _ => return Ok(format!("{}\n", serde_json::to_string_pretty(v)?)),
-    };
-    let rows = v.as_array().cloned().unwrap_or_default();
-    if rows.is_empty() {
-        return Ok(format!("no {topic} entries\n"));
-    }
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    t.set_header(columns.iter().map(|c| c.to_uppercase()));
-    for r in rows {
-        t.add_row(columns.iter().map(|c| match &r[*c] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "-".to_string(),
-            serde_json::Value::Number(n) if n.is_f64() => {
-                format!("{:.1}", n.as_f64().unwrap_or_default())
-            }
-            other => other.to_string(),
-        }));
-    }
-    Ok(format!("{t}\n"))
+/// A topic's answer as `lbctl debug` prints it: JSON/YAML give the document as serve sent it;
+/// the table shows each topic's chosen columns, and `-o wide` every field of its rows.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct Answer<'a> {
+    #[serde(skip)]
+    pub topic: &'a str,
+    pub value: &'a Value,
 }
 
-fn cell(v: &serde_json::Value) -> String {
+impl Render for Answer<'_> {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let columns: &[&str] = match self.topic {
+            "l2-announce" => &[
+                "ip",
+                "interface",
+                "service",
+                "leading_for_s",
+                "valid",
+                "served",
+                "mismatch",
+                "requests_seen",
+                "answered",
+                "gratuitous_sent",
+            ],
+            "devices" => &["name", "index", "mac", "operstate", "selected", "reason"],
+            "ipam" => return ipam_tables(self.value, wide, style),
+            _ => &[],
+        };
+        match self.value {
+            Value::Array(rows) if rows.is_empty() => format!("no {} entries\n", self.topic),
+            Value::Array(rows) => rows_table(rows, columns, wide, style, column_header),
+            Value::Object(_) => rows_table(
+                std::slice::from_ref(self.value),
+                columns,
+                wide,
+                style,
+                column_header,
+            ),
+            other => format!("{}\n", cell(other)),
+        }
+    }
+}
+
+fn cell(v: &Value) -> String {
     match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_string(),
+        Value::Number(n) if n.is_f64() => format!("{:.1}", n.as_f64().unwrap_or_default()),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
 }
 
-fn plain_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    t.set_header(header.iter().map(|c| c.to_uppercase()));
+/// Whether a field fits a cell: a scalar or a list of scalars (nested rows get tables of their
+/// own, as IPAM's pools do).
+fn is_flat(v: &Value) -> bool {
+    match v {
+        Value::Object(_) => false,
+        Value::Array(items) => items.iter().all(|i| !i.is_object() && !i.is_array()),
+        _ => true,
+    }
+}
+
+fn column_header(key: &str) -> String {
+    key.replace('_', " ").to_uppercase()
+}
+
+/// One row per element: `columns` first, then (wide, or when no columns are chosen for a topic
+/// this version does not know) every other scalar field the rows carry, in the order met.
+fn rows_table(
+    rows: &[Value],
+    columns: &[&str],
+    wide: bool,
+    style: Style,
+    header: impl Fn(&str) -> String,
+) -> String {
+    let mut keys: Vec<&str> = columns.to_vec();
+    if wide || columns.is_empty() {
+        for r in rows {
+            for (k, v) in r.as_object().into_iter().flatten() {
+                if !keys.contains(&k.as_str()) && is_flat(v) {
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    let mut t = style.plain_table();
+    t.set_header(keys.iter().map(|c| header(c)));
     for r in rows {
-        t.add_row(r);
+        t.add_row(keys.iter().map(|c| cell(&r[*c])));
     }
     format!("{t}\n")
 }
 
 /// The IPAM topic as tables: the engine's counts on one row, then one row per pool.
-fn render_ipam(v: &serde_json::Value) -> String {
+fn ipam_tables(v: &Value, wide: bool, style: Style) -> String {
     const SUMMARY: &[&str] = &[
         "leader",
         "services_matching",
@@ -284,20 +315,15 @@ fn render_ipam(v: &serde_json::Value) -> String {
         "invalid_pools",
     ];
     const POOL: &[&str] = &["name", "total", "used", "available"];
-    let header: Vec<String> = SUMMARY.iter().map(|c| c.replace('_', " ")).collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut out = plain_table(
-        &header,
-        [SUMMARY.iter().map(|c| cell(&v[*c])).collect::<Vec<_>>()],
-    );
+    let mut out = rows_table(std::slice::from_ref(v), SUMMARY, wide, style, column_header);
     out.push('\n');
     match v["pools"].as_array() {
-        Some(pools) if !pools.is_empty() => out.push_str(&plain_table(
-            &["pool", "total", "used", "available"],
-            pools
-                .iter()
-                .map(|p| POOL.iter().map(|c| cell(&p[*c])).collect::<Vec<_>>()),
-        )),
+        Some(pools) if !pools.is_empty() => {
+            out.push_str(&rows_table(pools, POOL, wide, style, |k| match k {
+                "name" => "POOL".into(),
+                k => column_header(k),
+            }))
+        }
         _ => out.push_str("no pools\n"),
     }
     out
@@ -306,6 +332,7 @@ fn render_ipam(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::{OutputFormat, Printer};
 
     struct Fixed;
     impl Provider for Fixed {
@@ -321,7 +348,12 @@ mod tests {
             "services_matching": 3, "services_unsatisfied": 1,
             "pools": [{"name": "lan-vips", "total": "51", "available": "49", "used": "2"}],
         });
-        let text = render("ipam", &v, crate::output::OutputFormat::Table).unwrap();
+        let printer = |format| Printer::new(format, false);
+        let answer = Answer {
+            topic: "ipam",
+            value: &v,
+        };
+        let text = printer(OutputFormat::Table).render(&answer).unwrap();
         assert!(!text.contains('{') && !text.contains('"'), "{text}");
         let lines: Vec<&str> = text.lines().map(str::trim_start).collect();
         assert!(lines[0].starts_with("LEADER"), "{text}");
@@ -330,11 +362,21 @@ mod tests {
         let row: Vec<&str> = lines[pool + 1].split_whitespace().collect();
         assert_eq!(row, ["lan-vips", "51", "2", "49"], "{text}");
         let none = serde_json::json!({"leader": false, "pools": []});
-        let text = render("ipam", &none, crate::output::OutputFormat::Table).unwrap();
+        let text = printer(OutputFormat::Table)
+            .render(&Answer {
+                topic: "ipam",
+                value: &none,
+            })
+            .unwrap();
         assert!(text.ends_with("no pools\n"), "{text}");
         // JSON stays JSON.
-        let json = render("ipam", &v, crate::output::OutputFormat::Json).unwrap();
+        let json = printer(OutputFormat::Json).render(&answer).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap(), v);
+        let yaml = printer(OutputFormat::Yaml).render(&answer).unwrap();
+        assert_eq!(
+            serde_saphyr::from_str::<serde_json::Value>(&yaml).unwrap(),
+            v
+        );
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod cluster;
 pub mod debug;
 pub mod doctor;
+pub mod duration;
 pub mod ipam;
 pub mod l2;
 pub mod lab;

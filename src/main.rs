@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use lbctl::cli::{Cli, Command, LabCommand};
-use lbctl::output::{CodedError, Exit};
+use lbctl::output::{write_stdout, CodedError, Exit, Printer, StdoutClosed};
 
 fn main() -> ExitCode {
     // SIGPIPE stays ignored (Rust's default): a peer resetting a TLS or API connection is an
@@ -31,7 +31,6 @@ fn main() -> ExitCode {
         cli.global.verbose,
         cli.global.color.enabled_for(&std::io::stderr()),
     );
-    owo_colors::set_override(cli.global.color.enabled());
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)));
     let ran = match ran {
         Ok(r) => r,
@@ -75,11 +74,6 @@ fn target(g: &lbctl::cli::GlobalArgs) -> lbctl::cluster::Target {
     }
 }
 
-/// Stdout's reader went away (EPIPE): not an error worth a message, like ripgrep.
-#[derive(Debug, thiserror::Error)]
-#[error("stdout closed")]
-struct StdoutClosed;
-
 /// Whether a panic is `println!`'s on a closed stdout.
 fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
     let msg = payload
@@ -90,17 +84,9 @@ fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
     msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe")
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        r => Ok(r?),
-    }
-}
-
 fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let json = matches!(cli.global.output, lbctl::output::OutputFormat::Json);
-    let color = cli.global.color.enabled();
+    // The colour is decided here, once, for everything that prints.
+    let printer = Printer::new(cli.global.output, cli.global.color.enabled());
     let g = cli.global;
     match cli.command {
         Command::ArpProbe(args) => {
@@ -108,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let code = rt.block_on(lbctl::net::cmd::run(&args, json, color))?;
+            let code = rt.block_on(lbctl::net::cmd::run(&args, &printer))?;
             Ok(match code {
                 0 => Exit::Ok,
                 1 => Exit::Problem,
@@ -122,9 +108,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 .namespace
                 .clone()
                 .unwrap_or(conn.default_namespace.clone());
-            let (text, code) = if args.all {
+            if args.all {
                 let scope = (!g.all_namespaces).then_some(ns);
-                lbctl::doctor::cmd::run_all(&conn, scope, &args.cilium_namespace, g.output).await?
+                lbctl::doctor::cmd::run_all(&conn, scope, &args.cilium_namespace, &printer).await
             } else {
                 let arg = args.service.as_deref().unwrap_or_default();
                 let (ns, name) = lbctl::doctor::cmd::parse_target(arg, &ns)?;
@@ -134,23 +120,19 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                     &name,
                     &args.cilium_namespace,
                     !args.no_probe,
-                    g.output,
+                    &printer,
                 )
-                .await?
-            };
-            print(&text)?;
-            Ok(code)
+                .await
+            }
         }),
         Command::Pools(args) => runtime()?.block_on(async {
             let conn = target(&g).connect().await?;
-            let text = lbctl::doctor::listings::pools(&conn, &args, g.output).await?;
-            print(&text)?;
+            lbctl::doctor::listings::pools(&conn, &args, &printer).await?;
             Ok(Exit::Ok)
         }),
         Command::Policies(args) => runtime()?.block_on(async {
             let conn = target(&g).connect().await?;
-            let text = lbctl::doctor::listings::policies(&conn, &args, g.output).await?;
-            print(&text)?;
+            lbctl::doctor::listings::policies(&conn, &args, &printer).await?;
             Ok(Exit::Ok)
         }),
         Command::Leases(args) => runtime()?.block_on(async {
@@ -159,14 +141,13 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 .namespace
                 .clone()
                 .unwrap_or(conn.default_namespace.clone());
-            let text = lbctl::doctor::listings::leases(&conn, &args, &ns, g.output).await?;
-            print(&text)?;
+            lbctl::doctor::listings::leases(&conn, &args, &ns, &printer).await?;
             Ok(Exit::Ok)
         }),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             lbctl::cli::write_completion(shell, &mut out);
-            print(&String::from_utf8_lossy(&out))?;
+            write_stdout(&String::from_utf8_lossy(&out))?;
             Ok(Exit::Ok)
         }
         Command::Debug(args) => {
@@ -183,11 +164,14 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                     },
                     other => CodedError::unreachable(other.to_string()),
                 })?;
-            print(&lbctl::debug::render(args.topic.name(), &v, g.output)?)?;
+            printer.emit(&lbctl::debug::Answer {
+                topic: args.topic.name(),
+                value: &v,
+            })?;
             Ok(Exit::Ok)
         }
         Command::Crds => {
-            print(&lbctl::cli::crds_yaml()?)?;
+            write_stdout(&lbctl::cli::crds_yaml()?)?;
             Ok(Exit::Ok)
         }
         Command::Man { out } => {
@@ -199,19 +183,13 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve(args, g),
         Command::Lab(lab) => match lab.command {
             LabCommand::Scenarios => {
-                for (name, text) in lbctl::lab::scenario::EMBEDDED {
-                    let about = text
-                        .lines()
-                        .take_while(|l| l.starts_with('#'))
-                        .map(|l| l.trim_start_matches('#').trim())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    println!("{name:<12} {about}");
-                }
+                printer.emit(&lbctl::lab::scenario::catalogue())?;
                 Ok(Exit::Ok)
             }
             LabCommand::Up(args) => lab_up(args),
-            LabCommand::Demo(args) => lbctl::doctor::demo::run(args.unattended, args.no_lan),
+            LabCommand::Demo(args) => {
+                lbctl::doctor::demo::run(args.unattended, args.no_lan, printer.style)
+            }
         },
     }
 }

@@ -1,11 +1,11 @@
 //! The doctor command: fetch, evaluate, render, pick the exit code.
 
 use super::fetch::{fetch, Plan, Scope};
-use super::render::{self, SummaryDoc, SummaryRow};
+use super::render::{self, ReportView, SummaryDoc, SummaryRow};
 use super::snapshot::Unread;
 use super::{Cluster, Report, Verdict};
 use crate::cluster::Connection;
-use crate::output::{to_yaml, CodedError, Exit, OutputFormat};
+use crate::output::{CodedError, Exit, Printer};
 
 /// `svc/NAME`, `service/NAME`, `services/NAME`, `NAME` or `NS/NAME` → (namespace, name).
 pub fn parse_target(arg: &str, default_ns: &str) -> Result<(String, String), CodedError> {
@@ -26,22 +26,6 @@ pub fn parse_target(arg: &str, default_ns: &str) -> Result<(String, String), Cod
         return Err(bad());
     }
     Ok((ns.to_owned(), name.to_owned()))
-}
-
-/// Renders one report in the requested format.
-pub fn render_report(
-    report: &Report,
-    context: &str,
-    format: OutputFormat,
-) -> anyhow::Result<String> {
-    Ok(match format {
-        OutputFormat::Table => render::ladder(report, false, render::colors_on()),
-        OutputFormat::Wide => render::ladder(report, true, render::colors_on()),
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&render::report_doc(report, context))? + "\n"
-        }
-        OutputFormat::Yaml => to_yaml(&render::report_doc(report, context))?,
-    })
 }
 
 fn exit_for(result: Verdict) -> Exit {
@@ -76,18 +60,21 @@ pub async fn doctor_one(
     })
 }
 
-/// `doctor svc/NAME`: the rendered output and the exit code.
+/// `doctor svc/NAME`: prints the report, returns the exit code.
 pub async fn run_one(
     conn: &Connection,
     namespace: &str,
     name: &str,
     agent_ns: &str,
     probe: bool,
-    format: OutputFormat,
-) -> anyhow::Result<(String, Exit)> {
+    printer: &Printer,
+) -> anyhow::Result<Exit> {
     let report = doctor_one(conn, namespace, name, agent_ns, probe).await?;
-    let text = render_report(&report, &conn.context, format)?;
-    Ok((text, exit_for(report.result())))
+    printer.emit(&ReportView {
+        report: &report,
+        context: &conn.context,
+    })?;
+    Ok(exit_for(report.result()))
 }
 
 /// Every LoadBalancer Service, one row each, from one round of LISTs.
@@ -117,13 +104,13 @@ async fn summarize(
     Ok((rows, snap.unread.clone()))
 }
 
-/// `doctor --all`.
+/// `doctor --all`: prints the summary, returns the exit code.
 pub async fn run_all(
     conn: &Connection,
     namespace: Option<String>,
     agent_ns: &str,
-    format: OutputFormat,
-) -> anyhow::Result<(String, Exit)> {
+    printer: &Printer,
+) -> anyhow::Result<Exit> {
     let (rows, unread) = summarize(conn, namespace, agent_ns).await?;
     let doc = SummaryDoc {
         api_version: render::API_VERSION,
@@ -132,18 +119,9 @@ pub async fn run_all(
         items: &rows,
         unread: unread.iter().map(render::UnreadDoc::from).collect(),
     };
-    let notes: String = unread
-        .iter()
-        .map(|u| format!("note: {}\n  {}\n", u.note(), u.permission()))
-        .collect();
-    let text = match format {
-        OutputFormat::Table => render::summary_table(&rows, false, render::colors_on()) + &notes,
-        OutputFormat::Wide => render::summary_table(&rows, true, render::colors_on()) + &notes,
-        OutputFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
-        OutputFormat::Yaml => to_yaml(&doc)?,
-    };
+    printer.emit(&doc)?;
     let fail = rows.iter().any(|r| r.result == Verdict::Fail);
-    Ok((text, if fail { Exit::Problem } else { Exit::Ok }))
+    Ok(if fail { Exit::Problem } else { Exit::Ok })
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::Value;
 
-use super::cmd::{doctor_one, render_report};
+use super::cmd::doctor_one;
 use super::demo_lan::DemoLan;
+use super::render::ReportView;
 use crate::cluster::Connection;
 use crate::lab::{Lab, Scenario};
-use crate::output::{Exit, OutputFormat};
+use crate::output::{Exit, Render, Style};
 
 /// One step: what we say, what a user would type on a real cluster, and what the demo does.
 pub struct Step {
@@ -180,8 +181,9 @@ async fn send(conn: &Connection, method: &str, path: &str, body: &str) -> anyhow
 }
 
 /// Runs the story; unattended when stdin is not a terminal or `--unattended` is given. As root
-/// (unless `no_lan`), on a namespace-built LAN where the VIP is really answered.
-pub fn run(unattended: bool, no_lan: bool) -> anyhow::Result<Exit> {
+/// (unless `no_lan`), on a namespace-built LAN where the VIP is really answered. Doctor's
+/// ladders are painted in `style`.
+pub fn run(unattended: bool, no_lan: bool, style: Style) -> anyhow::Result<Exit> {
     let interactive = !unattended && std::io::stdin().is_terminal();
     // The LAN first: this thread moves into it, and everything below must be born there.
     let (mut lan, no_lan_reason) = match (no_lan, crate::netns::is_root()) {
@@ -282,10 +284,11 @@ this demo as \"you\" (.100); nothing outside the namespaces changes.",
                     let report =
                         doctor_one(&conn, "demo", "demo-web", "kube-system", lan.is_some())
                             .await?;
-                    print!(
-                        "{}",
-                        render_report(&report, &conn.context, OutputFormat::Table)?
-                    );
+                    let view = ReportView {
+                        report: &report,
+                        context: &conn.context,
+                    };
+                    print!("{}", view.human(false, style));
                     last = if report.first_failure().is_some() {
                         Exit::Problem
                     } else {

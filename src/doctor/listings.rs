@@ -1,7 +1,6 @@
 //! `lbctl pools`, `lbctl policies`, `lbctl leases`: the objects behind the ladder, with what
 //! lbctl recomputes about them.
 
-use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,32 +9,11 @@ use super::fetch::{fetch, Plan, Scope};
 use super::snapshot::{name_of, namespace_of, parse_time, str_at, Source};
 use crate::cli::ListArgs;
 use crate::cluster::Connection;
-use crate::lab::table::human_duration;
 use crate::model::names as n;
-use crate::output::{to_yaml, CodedError, OutputFormat};
+use crate::output::{human_duration, CodedError, Printer, Render, Style};
 
 /// What a column shows when the read behind it was refused.
 const UNKNOWN: &str = "<unknown>";
-
-fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    t
-}
-
-fn render<T: Serialize>(
-    rows: &[T],
-    format: OutputFormat,
-    tab: impl Fn(bool) -> Table,
-) -> anyhow::Result<String> {
-    Ok(match format {
-        OutputFormat::Table => format!("{}\n", tab(false)),
-        OutputFormat::Wide => format!("{}\n", tab(true)),
-        OutputFormat::Json => serde_json::to_string_pretty(rows)? + "\n",
-        OutputFormat::Yaml => to_yaml(&rows)?,
-    })
-}
 
 fn age(now: i64, v: &Value) -> String {
     str_at(v, &["metadata", "creationTimestamp"])
@@ -80,12 +58,64 @@ struct PoolRow {
     age: String,
 }
 
+/// `-o json|yaml`: the rows as an array.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Pools(Vec<PoolRow>);
+
+impl Render for Pools {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let mut t = style.plain_table();
+        let mut h = vec!["NAME", "DISABLED", "CONFLICTING", "IPS AVAILABLE", "AGE"];
+        if wide {
+            h.extend(["USED/TOTAL", "BLOCKS", "SERVICES", "ERRORS"]);
+        }
+        t.set_header(h);
+        for r in &self.0 {
+            let mut row = vec![
+                r.name.clone(),
+                r.disabled.to_string(),
+                if r.conflicting.is_some() {
+                    "True".into()
+                } else {
+                    "False".into()
+                },
+                if r.errors.is_empty() {
+                    r.ips_available.clone().unwrap_or_else(|| UNKNOWN.into())
+                } else {
+                    "<invalid>".into()
+                },
+                r.age.clone(),
+            ];
+            if wide {
+                row.extend([
+                    format!(
+                        "{}/{}",
+                        r.ips_used.as_deref().unwrap_or(UNKNOWN),
+                        r.ips_total
+                    ),
+                    r.blocks.join(","),
+                    match &r.services {
+                        None => UNKNOWN.into(),
+                        Some(s) if s.is_empty() => "<none>".into(),
+                        Some(s) => s.join(","),
+                    },
+                    r.errors
+                        .iter()
+                        .chain(r.conflicting.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ]);
+            }
+            t.add_row(row);
+        }
+        format!("{t}\n")
+    }
+}
+
 /// `lbctl pools [NAME]`.
-pub async fn pools(
-    conn: &Connection,
-    args: &ListArgs,
-    format: OutputFormat,
-) -> anyhow::Result<String> {
+pub async fn pools(conn: &Connection, args: &ListArgs, printer: &Printer) -> anyhow::Result<()> {
     let snap = snapshot(conn, args, &Plan::POOLS).await?;
     let services_known = snap.unread(Source::Services).is_none();
     if snap.pools.is_none() {
@@ -154,54 +184,7 @@ pub async fn pools(
             .into());
         }
     }
-    render(&rows, format, |wide| {
-        let mut t = table();
-        let mut h = vec!["NAME", "DISABLED", "CONFLICTING", "IPS AVAILABLE", "AGE"];
-        if wide {
-            h.extend(["USED/TOTAL", "BLOCKS", "SERVICES", "ERRORS"]);
-        }
-        t.set_header(h);
-        for r in &rows {
-            let mut row = vec![
-                r.name.clone(),
-                r.disabled.to_string(),
-                if r.conflicting.is_some() {
-                    "True".into()
-                } else {
-                    "False".into()
-                },
-                if r.errors.is_empty() {
-                    r.ips_available.clone().unwrap_or_else(|| UNKNOWN.into())
-                } else {
-                    "<invalid>".into()
-                },
-                r.age.clone(),
-            ];
-            if wide {
-                row.extend([
-                    format!(
-                        "{}/{}",
-                        r.ips_used.as_deref().unwrap_or(UNKNOWN),
-                        r.ips_total
-                    ),
-                    r.blocks.join(","),
-                    match &r.services {
-                        None => UNKNOWN.into(),
-                        Some(s) if s.is_empty() => "<none>".into(),
-                        Some(s) => s.join(","),
-                    },
-                    r.errors
-                        .iter()
-                        .chain(r.conflicting.iter())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ]);
-            }
-            t.add_row(row);
-        }
-        t
-    })
+    printer.emit(&Pools(rows))
 }
 
 #[derive(Serialize)]
@@ -220,12 +203,64 @@ struct PolicyRow {
     age: String,
 }
 
+/// `-o json|yaml`: the rows as an array.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Policies(Vec<PolicyRow>);
+
+impl Render for Policies {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let mut t = style.plain_table();
+        let mut h = vec![
+            "NAME",
+            "LB IPS",
+            "EXTERNAL IPS",
+            "INTERFACES",
+            "SERVICES",
+            "PROBLEMS",
+            "AGE",
+        ];
+        if wide {
+            h.extend(["SERVICE SELECTOR", "NODE SELECTOR", "NODES"]);
+        }
+        t.set_header(h);
+        for r in &self.0 {
+            let mut row = vec![
+                r.name.clone(),
+                r.load_balancer_ips.to_string(),
+                r.external_ips.to_string(),
+                if r.interfaces.is_empty() {
+                    "<all>".into()
+                } else {
+                    r.interfaces.join(",")
+                },
+                match &r.services {
+                    None => UNKNOWN.into(),
+                    Some(s) if wide => s.join(","),
+                    Some(s) => s.len().to_string(),
+                },
+                if r.bad_conditions.is_empty() {
+                    "<none>".into()
+                } else {
+                    r.bad_conditions.join("; ")
+                },
+                r.age.clone(),
+            ];
+            if wide {
+                row.extend([
+                    r.service_selector.clone(),
+                    r.node_selector.clone(),
+                    r.nodes.as_ref().map_or(UNKNOWN.into(), |n| n.join(",")),
+                ]);
+            }
+            t.add_row(row);
+        }
+        format!("{t}\n")
+    }
+}
+
 /// `lbctl policies [NAME]`.
-pub async fn policies(
-    conn: &Connection,
-    args: &ListArgs,
-    format: OutputFormat,
-) -> anyhow::Result<String> {
+pub async fn policies(conn: &Connection, args: &ListArgs, printer: &Printer) -> anyhow::Result<()> {
     let snap = snapshot(conn, args, &Plan::POLICIES).await?;
     let services_known = snap.unread(Source::Services).is_none();
     let nodes_known = snap.unread(Source::Nodes).is_none();
@@ -307,54 +342,7 @@ pub async fn policies(
             }
         })
         .collect();
-    render(&rows, format, |wide| {
-        let mut t = table();
-        let mut h = vec![
-            "NAME",
-            "LB IPS",
-            "EXTERNAL IPS",
-            "INTERFACES",
-            "SERVICES",
-            "PROBLEMS",
-            "AGE",
-        ];
-        if wide {
-            h.extend(["SERVICE SELECTOR", "NODE SELECTOR", "NODES"]);
-        }
-        t.set_header(h);
-        for r in &rows {
-            let mut row = vec![
-                r.name.clone(),
-                r.load_balancer_ips.to_string(),
-                r.external_ips.to_string(),
-                if r.interfaces.is_empty() {
-                    "<all>".into()
-                } else {
-                    r.interfaces.join(",")
-                },
-                match &r.services {
-                    None => UNKNOWN.into(),
-                    Some(s) if wide => s.join(","),
-                    Some(s) => s.len().to_string(),
-                },
-                if r.bad_conditions.is_empty() {
-                    "<none>".into()
-                } else {
-                    r.bad_conditions.join("; ")
-                },
-                r.age.clone(),
-            ];
-            if wide {
-                row.extend([
-                    r.service_selector.clone(),
-                    r.node_selector.clone(),
-                    r.nodes.as_ref().map_or(UNKNOWN.into(), |n| n.join(",")),
-                ]);
-            }
-            t.add_row(row);
-        }
-        t
-    })
+    printer.emit(&Policies(rows))
 }
 
 #[derive(Serialize)]
@@ -371,13 +359,59 @@ struct LeaseRow {
     holder_ready: Option<bool>,
 }
 
+/// `-o json|yaml`: the rows as an array.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Leases(Vec<LeaseRow>);
+
+impl Render for Leases {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let mut t = style.plain_table();
+        let mut h = vec![
+            "SERVICE",
+            "HOLDER",
+            "RENEWED",
+            "DURATION",
+            "TRANSITIONS",
+            "STATE",
+            "HOLDER READY",
+        ];
+        if wide {
+            h.push("LEASE");
+        }
+        t.set_header(h);
+        for r in &self.0 {
+            let mut row = vec![
+                r.service.clone().unwrap_or_else(|| "<none>".into()),
+                if r.holder.is_empty() {
+                    "<none>".into()
+                } else {
+                    r.holder.clone()
+                },
+                r.renewed_seconds_ago
+                    .map_or("never".into(), |a| format!("{} ago", human_duration(a))),
+                r.lease_duration_seconds
+                    .map_or("<unset>".into(), |d| format!("{d}s")),
+                r.transitions.to_string(),
+                r.state.clone(),
+                r.holder_ready.map_or("<unknown>".into(), |b| b.to_string()),
+            ];
+            if wide {
+                row.push(format!("{}/{}", r.namespace, r.name));
+            }
+            t.add_row(row);
+        }
+        format!("{t}\n")
+    }
+}
+
 /// `lbctl leases [svc/NAME]`.
 pub async fn leases(
     conn: &Connection,
     args: &ListArgs,
     default_ns: &str,
-    format: OutputFormat,
-) -> anyhow::Result<String> {
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let snap = snapshot(conn, args, &Plan::LEASES).await?;
     let services_known = snap.unread(Source::Services).is_none();
     let nodes_known = snap.unread(Source::Nodes).is_none();
@@ -451,42 +485,5 @@ pub async fn leases(
             .into());
         }
     }
-    render(&rows, format, |wide| {
-        let mut t = table();
-        let mut h = vec![
-            "SERVICE",
-            "HOLDER",
-            "RENEWED",
-            "DURATION",
-            "TRANSITIONS",
-            "STATE",
-            "HOLDER READY",
-        ];
-        if wide {
-            h.push("LEASE");
-        }
-        t.set_header(h);
-        for r in &rows {
-            let mut row = vec![
-                r.service.clone().unwrap_or_else(|| "<none>".into()),
-                if r.holder.is_empty() {
-                    "<none>".into()
-                } else {
-                    r.holder.clone()
-                },
-                r.renewed_seconds_ago
-                    .map_or("never".into(), |a| format!("{} ago", human_duration(a))),
-                r.lease_duration_seconds
-                    .map_or("<unset>".into(), |d| format!("{d}s")),
-                r.transitions.to_string(),
-                r.state.clone(),
-                r.holder_ready.map_or("<unknown>".into(), |b| b.to_string()),
-            ];
-            if wide {
-                row.push(format!("{}/{}", r.namespace, r.name));
-            }
-            t.add_row(row);
-        }
-        t
-    })
+    printer.emit(&Leases(rows))
 }

@@ -1,20 +1,15 @@
 //! Human and machine output of doctor. The JSON/YAML schema is documented in
 //! `docs/doctor-json.md`; change both together.
 
-use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
-use owo_colors::{OwoColorize, Stream};
-use serde::Serialize;
+use comfy_table::{Attribute, Cell, Color};
+use serde::{Serialize, Serializer};
 
 use super::snapshot::Unread;
 use super::{first_line, rung_name, Finding, Report, Verdict};
+use crate::output::{Render, Style, Tone};
 
 /// Schema version of `-o json|yaml`.
 pub const API_VERSION: &str = "lbctl.io/v1";
-
-/// Whether colour is on, as decided by `--color`/`NO_COLOR` through owo-colors' override.
-pub fn colors_on() -> bool {
-    format!("{}", "x".if_supports_color(Stream::Stdout, |t| t.red())).contains('\u{1b}')
-}
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -25,30 +20,18 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-fn color(v: Verdict) -> Color {
+fn tone(v: Verdict) -> Tone {
     match v {
-        Verdict::Pass => Color::Green,
-        Verdict::Warn => Color::Yellow,
-        Verdict::Fail => Color::Red,
-        Verdict::Skip => Color::DarkGrey,
+        Verdict::Pass => Tone::Good,
+        Verdict::Warn => Tone::Warn,
+        Verdict::Fail => Tone::Bad,
+        Verdict::Skip => Tone::Dim,
     }
-}
-
-fn table(colors: bool) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    if colors {
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
-    t
 }
 
 /// The ladder as a table, the fixes of every non-passing check, and the summary line.
-pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
-    let mut t = table(colors);
+pub fn ladder(report: &Report, wide: bool, style: Style) -> String {
+    let mut t = style.boxed_table();
     let mut header = vec!["RUNG", "CHECK", "VERDICT", "OBSERVED"];
     if wide {
         header.push("EXPECTED");
@@ -72,7 +55,7 @@ pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
         let mut row = vec![
             rung_cell,
             check_cell,
-            Cell::new(mark(f.verdict)).fg(color(f.verdict)),
+            Cell::new(mark(f.verdict)).fg(Style::cell_color(tone(f.verdict))),
             Cell::new(&f.observed),
         ];
         if wide {
@@ -91,11 +74,7 @@ pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
     for f in todo {
         let title = format!("{} rung {} {}:", mark(f.verdict), f.rung, f.check);
         let title = match f.verdict {
-            Verdict::Fail => format!("{}", title.if_supports_color(Stream::Stdout, |t| t.red())),
-            Verdict::Warn => format!(
-                "{}",
-                title.if_supports_color(Stream::Stdout, |t| t.yellow())
-            ),
+            Verdict::Fail | Verdict::Warn => style.paint(&title, tone(f.verdict)),
             _ => title,
         };
         out.push_str(&format!("\n{title}\n"));
@@ -107,18 +86,7 @@ pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
         }
         out.push_str(&format!("  fix:\n    {}\n", indent(&f.fix, "    ")));
     }
-    let summary = report.summary();
-    let summary = match report.result() {
-        Verdict::Fail => format!("{}", summary.if_supports_color(Stream::Stdout, |t| t.red())),
-        Verdict::Warn => format!(
-            "{}",
-            summary.if_supports_color(Stream::Stdout, |t| t.yellow())
-        ),
-        _ => format!(
-            "{}",
-            summary.if_supports_color(Stream::Stdout, |t| t.green())
-        ),
-    };
+    let summary = style.paint(&report.summary(), tone(report.result()));
     out.push_str(&format!("\n{summary}\n"));
     for u in &report.unread {
         out.push_str(&format!("note: {}\n  {}\n", u.note(), u.permission()));
@@ -128,6 +96,25 @@ pub fn ladder(report: &Report, wide: bool, colors: bool) -> String {
 
 fn indent(s: &str, pad: &str) -> String {
     s.lines().collect::<Vec<_>>().join(&format!("\n{pad}"))
+}
+
+/// One Service's report as `lbctl doctor` prints it: the ladder, or [`ReportDoc`].
+pub struct ReportView<'a> {
+    pub report: &'a Report,
+    /// The kubeconfig context the report is about.
+    pub context: &'a str,
+}
+
+impl Serialize for ReportView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        report_doc(self.report, self.context).serialize(s)
+    }
+}
+
+impl Render for ReportView<'_> {
+    fn human(&self, wide: bool, style: Style) -> String {
+        ladder(self.report, wide, style)
+    }
 }
 
 /// `-o json|yaml` for one Service.
@@ -263,8 +250,8 @@ pub struct SummaryDoc<'a> {
 }
 
 /// `doctor --all` as a table.
-pub fn summary_table(rows: &[SummaryRow], wide: bool, colors: bool) -> String {
-    let mut t = table(colors);
+pub fn summary_table(rows: &[SummaryRow], wide: bool, style: Style) -> String {
+    let mut t = style.boxed_table();
     let mut header = vec![
         "NAMESPACE",
         "NAME",
@@ -290,7 +277,7 @@ pub fn summary_table(rows: &[SummaryRow], wide: bool, colors: bool) -> String {
             Cell::new(&r.namespace),
             Cell::new(&r.name),
             Cell::new(ip),
-            Cell::new(mark(r.result)).fg(color(r.result)),
+            Cell::new(mark(r.result)).fg(Style::cell_color(tone(r.result))),
             Cell::new(rung),
             Cell::new(&r.summary),
         ];
@@ -308,4 +295,15 @@ pub fn summary_table(rows: &[SummaryRow], wide: bool, colors: bool) -> String {
         rows.len(),
         fails
     )
+}
+
+impl Render for SummaryDoc<'_> {
+    /// The table, then a note per optional read the server refused.
+    fn human(&self, wide: bool, style: Style) -> String {
+        let mut out = summary_table(self.items, wide, style);
+        for u in &self.unread {
+            out.push_str(&format!("note: {}\n  {}\n", u.note, u.permission));
+        }
+        out
+    }
 }

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::Value;
+
+use crate::output::{Render, Style};
 
 /// Embedded scenarios, by name.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -213,6 +216,71 @@ impl Scenario {
     }
 }
 
+/// One embedded scenario as `lbctl lab scenarios` lists it.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    pub name: &'static str,
+    /// The scenario file's leading comment.
+    pub description: String,
+    /// How many documents it holds, and their kinds (sorted, each once).
+    pub objects: usize,
+    pub kinds: Vec<String>,
+}
+
+/// `lbctl lab scenarios`: every embedded scenario (`-o json|yaml`: an array of [`Listed`]).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Catalogue(pub Vec<Listed>);
+
+/// The embedded scenarios, in their built-in order.
+pub fn catalogue() -> Catalogue {
+    Catalogue(
+        EMBEDDED
+            .iter()
+            .map(|(name, text)| {
+                let description = text
+                    .lines()
+                    .take_while(|l| l.starts_with('#'))
+                    .map(|l| l.trim_start_matches('#').trim())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let objects = Scenario::parse(name, text)
+                    .map(|s| s.objects)
+                    .unwrap_or_default();
+                let kinds: std::collections::BTreeSet<String> = objects
+                    .iter()
+                    .filter_map(|o| o["kind"].as_str().map(String::from))
+                    .collect();
+                Listed {
+                    name,
+                    description,
+                    objects: objects.len(),
+                    kinds: kinds.into_iter().collect(),
+                }
+            })
+            .collect(),
+    )
+}
+
+impl Render for Catalogue {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let mut t = style.plain_table();
+        let mut header = vec!["NAME", "DESCRIPTION"];
+        if wide {
+            header.extend(["OBJECTS", "KINDS"]);
+        }
+        t.set_header(header);
+        for s in &self.0 {
+            let mut row = vec![s.name.to_owned(), s.description.clone()];
+            if wide {
+                row.extend([s.objects.to_string(), s.kinds.join(",")]);
+            }
+            t.add_row(row);
+        }
+        format!("{t}\n")
+    }
+}
+
 /// `apiVersion: lab.lbctl.io/v1, kind: Include` documents expand to generated objects:
 /// `cilium-crds` (current Cilium: pools v2 + v2alpha1) or `cilium-crds-v2alpha1` (older Cilium,
 /// pools served only as v2alpha1). Returns `None` for ordinary objects.
@@ -255,6 +323,20 @@ pub fn expand_include(obj: &Value) -> Result<Option<Vec<Value>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_lists_every_embedded_scenario_with_its_description() {
+        let c = catalogue();
+        assert_eq!(c.0.len(), EMBEDDED.len());
+        let demo = c.0.iter().find(|s| s.name == "demo").unwrap();
+        assert!(!demo.description.is_empty() && demo.objects > 0);
+        assert!(demo.kinds.iter().any(|k| k == "Service"), "{demo:?}");
+        let table = c.human(false, Style::default());
+        let wide = c.human(true, Style::default());
+        assert!(table.lines().next().unwrap().contains("DESCRIPTION"));
+        assert!(wide.lines().next().unwrap().contains("KINDS"));
+        assert!(table.contains(&demo.description), "{table}");
+    }
 
     #[test]
     fn embedded_scenarios_parse() {

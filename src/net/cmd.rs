@@ -1,18 +1,19 @@
 //! `lbctl arp-probe`: the command-line face of [`crate::net::probe`].
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use comfy_table::{presets, CellAlignment, Table};
-use owo_colors::OwoColorize;
+use comfy_table::{CellAlignment, Table};
+use serde::{Serialize, Serializer};
 
 use crate::net::codec::Mac;
 use crate::net::probe::{
     self, duration_ms, rfc3339, ChangeCause, ProbeError, ProbeInterface, ProbeOptions, ProbeReport,
     Protocol, Verdict, WatchEvent, WatchOptions,
 };
+use crate::output::{Printer, Render, Style, Tone};
 
 /// Schema id of the `-o json` probe document.
 pub const JSON_SCHEMA: &str = "lbctl.arp-probe/v1";
@@ -43,7 +44,7 @@ pub struct ArpProbeArgs {
     #[arg(long, value_name = "D", value_parser = parse_timeout, default_value = "1s")]
     pub timeout: Duration,
     /// After the first answer, keep listening this long for a second owner.
-    #[arg(long = "dup-window", value_name = "D", value_parser = parse_duration,
+    #[arg(long = "dup-window", value_name = "D", value_parser = crate::duration::parse,
           default_value = "300ms")]
     pub dup_window: Duration,
     /// Keep probing and listening for gratuitous ARP / unsolicited NA; print every
@@ -51,7 +52,7 @@ pub struct ArpProbeArgs {
     #[arg(long)]
     pub watch: bool,
     /// With --watch: stop after this long [default: until interrupted].
-    #[arg(long, value_name = "D", value_parser = parse_duration, requires = "watch")]
+    #[arg(long, value_name = "D", value_parser = crate::duration::parse, requires = "watch")]
     pub duration: Option<Duration>,
 }
 
@@ -60,7 +61,7 @@ pub struct ArpProbeArgs {
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
+    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
     if d < MIN_INTERVAL {
         return Err(format!(
             "{s:?} is below the minimum interval of {}ms (it would flood the LAN)",
@@ -71,7 +72,7 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
+    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err(format!(
             "{s:?}: a zero timeout would send nothing and wait for nothing; give a positive time"
@@ -89,31 +90,6 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
-/// Parses `300ms`, `1s`, `1.5s`, `2m`, `100us`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (examples: 300ms, 1s, 1.5s, 2m)"))?;
-    let scale = match unit.trim() {
-        "" | "s" | "sec" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} in {s:?}")),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
-        return Err(format!("duration {s:?} out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 /// The vendor registered for the MAC's OUI, from an offline copy of the IEEE list.
 pub fn vendor(mac: Mac) -> Option<String> {
     if mac.is_local() {
@@ -122,41 +98,6 @@ pub fn vendor(mac: Mac) -> Option<String> {
     macaddr_ouidb::OUI_DB_BUNDLED
         .lookup(&mac.0)
         .map(|e| e.name().to_string())
-}
-
-struct Style {
-    color: bool,
-}
-
-impl Style {
-    fn good(&self, s: &str) -> String {
-        if self.color {
-            s.green().bold().to_string()
-        } else {
-            s.to_string()
-        }
-    }
-    fn bad(&self, s: &str) -> String {
-        if self.color {
-            s.red().bold().to_string()
-        } else {
-            s.to_string()
-        }
-    }
-    fn warn(&self, s: &str) -> String {
-        if self.color {
-            s.yellow().to_string()
-        } else {
-            s.to_string()
-        }
-    }
-    fn dim(&self, s: &str) -> String {
-        if self.color {
-            s.dimmed().to_string()
-        } else {
-            s.to_string()
-        }
-    }
 }
 
 fn fmt_ms(d: Duration) -> String {
@@ -236,28 +177,81 @@ fn interface_lines(ip: IpAddr, protocol: Protocol, i: &ProbeInterface) -> (Strin
     (info, warnings)
 }
 
-fn report_table(report: &ProbeReport) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "MAC", "VENDOR", "REPLIES", "FIRST", "RTT MIN", "RTT AVG",
-    ]);
+fn report_table(report: &ProbeReport, wide: bool, style: Style) -> Table {
+    let mut t = style.boxed_table();
+    let mut header = vec!["MAC", "VENDOR", "REPLIES", "FIRST", "RTT MIN", "RTT AVG"];
+    if wide {
+        header.push("RTT MAX");
+    }
+    t.set_header(header);
     for r in &report.responders {
-        t.add_row(vec![
+        let mut row = vec![
             r.mac.to_string(),
             vendor(r.mac).unwrap_or_else(|| "-".to_string()),
             r.replies.to_string(),
             fmt_ms(r.first_reply),
             fmt_ms(r.rtt_min),
             fmt_ms(r.rtt_avg),
-        ]);
+        ];
+        if wide {
+            row.push(fmt_ms(r.rtt_max));
+        }
+        t.add_row(row);
     }
-    for col in 2..6 {
+    for col in 2..if wide { 7 } else { 6 } {
         if let Some(c) = t.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
     t
+}
+
+/// A finished probe as `lbctl arp-probe` prints it: JSON/YAML are [`report_json`].
+struct ProbeView<'a> {
+    report: &'a ProbeReport,
+    info: String,
+    warnings: Vec<String>,
+}
+
+impl Serialize for ProbeView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        report_json(self.report, &self.warnings).serialize(s)
+    }
+}
+
+impl Render for ProbeView<'_> {
+    fn human(&self, wide: bool, style: Style) -> String {
+        let report = self.report;
+        let mut out = format!("{}\n", style.paint(&self.info, Tone::Dim));
+        if !report.responders.is_empty() {
+            out.push_str(&format!("{}\n", report_table(report, wide, style)));
+        }
+        let line = verdict_line(report);
+        let tone = match report.verdict() {
+            Verdict::OneOwner => Tone::Good,
+            _ => Tone::Bad,
+        };
+        let n = report.requests_sent;
+        let mut tail = format!(
+            "({n} request{} in {}",
+            if n == 1 { "" } else { "s" },
+            fmt_ms(report.elapsed)
+        );
+        if wide {
+            tail.push_str(&format!(
+                "; {} ignored frame{}",
+                report.ignored_frames,
+                if report.ignored_frames == 1 { "" } else { "s" }
+            ));
+        }
+        tail.push(')');
+        out.push_str(&format!(
+            "{} {}\n",
+            style.paint(&line, tone),
+            style.paint(&tail, Tone::Dim)
+        ));
+        out
+    }
 }
 
 /// The `-o json` document of a finished probe (schema `lbctl.arp-probe/v1`):
@@ -335,21 +329,49 @@ fn error_fix(e: &ProbeError) -> Option<String> {
     }
 }
 
-fn report_error(ip: IpAddr, e: &ProbeError, json: bool, style: &Style) -> u8 {
-    let fix = error_fix(e);
-    if json {
-        let doc = serde_json::json!({
+/// A probe that could not run, as the JSON/YAML document of `docs/arp-probe-json.md`; a
+/// person reads the error on stderr instead, so its human form is empty.
+struct ErrorView<'a> {
+    ip: IpAddr,
+    error: &'a ProbeError,
+}
+
+impl Serialize for ErrorView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
             "schema": JSON_SCHEMA,
-            "ip": ip,
-            "error": { "kind": error_kind(e), "message": e.to_string(), "fix": fix },
-        });
-        let _ = writeln!(std::io::stdout(), "{doc}");
+            "ip": self.ip,
+            "error": {
+                "kind": error_kind(self.error),
+                "message": self.error.to_string(),
+                "fix": error_fix(self.error),
+            },
+        })
+        .serialize(s)
     }
-    eprintln!("{} {e}", style.bad("error:"));
-    if let Some(f) = fix {
-        eprintln!("{} {f}", style.warn("fix:"));
+}
+
+impl Render for ErrorView<'_> {
+    fn human(&self, _wide: bool, _style: Style) -> String {
+        String::new()
     }
-    e.exit_code()
+}
+
+/// Says what went wrong (the document on stdout for a program, the message on stderr for
+/// everyone) and returns the exit code. `stream`: one item of `--watch`'s stream.
+fn report_error(ip: IpAddr, e: &ProbeError, printer: &Printer, stream: bool) -> anyhow::Result<u8> {
+    let style = printer.style;
+    eprintln!("{} {e}", style.paint("error:", Tone::Bad));
+    if let Some(f) = error_fix(e) {
+        eprintln!("{} {f}", style.paint("fix:", Tone::Warn));
+    }
+    let view = ErrorView { ip, error: e };
+    if stream {
+        printer.emit_item(&view)?;
+    } else {
+        printer.emit(&view)?;
+    }
+    Ok(e.exit_code())
 }
 
 fn spinner(enabled: bool, msg: String) -> Option<indicatif::ProgressBar> {
@@ -370,10 +392,9 @@ fn exit_for(v: Verdict) -> u8 {
 }
 
 /// Runs `lbctl arp-probe` and returns the process exit code.
-pub async fn run(args: &ArpProbeArgs, json: bool, color: bool) -> anyhow::Result<u8> {
-    let style = Style { color };
+pub async fn run(args: &ArpProbeArgs, printer: &Printer) -> anyhow::Result<u8> {
     if args.watch {
-        return run_watch(args, json, &style).await;
+        return run_watch(args, printer).await;
     }
     let opts = ProbeOptions {
         count: args.count,
@@ -381,57 +402,28 @@ pub async fn run(args: &ArpProbeArgs, json: bool, color: bool) -> anyhow::Result
         timeout: args.timeout,
         dup_window: args.dup_window,
     };
-    let pb = spinner(!json, format!("probing {} …", args.ip));
+    let pb = spinner(!printer.is_machine(), format!("probing {} …", args.ip));
     let res = probe::probe(args.ip, args.interface.as_deref(), opts).await;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     let report = match res {
         Ok(r) => r,
-        Err(e) => return Ok(report_error(args.ip, &e, json, &style)),
+        Err(e) => return report_error(args.ip, &e, printer, false),
     };
     let (info, warnings) = interface_lines(report.ip, report.protocol, &report.interface);
-    match render(&report, &info, &warnings, json, &style) {
-        // `lbctl arp-probe … | head` closing the pipe is not a failure of the probe.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r?,
+    if !printer.is_machine() {
+        // The document carries them; a person sees them apart from the result.
+        for w in &warnings {
+            eprintln!("{} {w}", printer.style.paint("warning:", Tone::Warn));
+        }
     }
+    printer.emit(&ProbeView {
+        report: &report,
+        info,
+        warnings,
+    })?;
     Ok(exit_for(report.verdict()))
-}
-
-fn render(
-    report: &ProbeReport,
-    info: &str,
-    warnings: &[String],
-    json: bool,
-    style: &Style,
-) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        return writeln!(out, "{:#}", report_json(report, warnings));
-    }
-    writeln!(out, "{}", style.dim(info))?;
-    for w in warnings {
-        eprintln!("{} {w}", style.warn("warning:"));
-    }
-    if !report.responders.is_empty() {
-        writeln!(out, "{}", report_table(report))?;
-    }
-    let line = verdict_line(report);
-    let line = match report.verdict() {
-        Verdict::OneOwner => style.good(&line),
-        _ => style.bad(&line),
-    };
-    let n = report.requests_sent;
-    writeln!(
-        out,
-        "{line} {}",
-        style.dim(&format!(
-            "({n} request{} in {})",
-            if n == 1 { "" } else { "s" },
-            fmt_ms(report.elapsed)
-        ))
-    )
 }
 
 fn mac_list(m: &[Mac]) -> String {
@@ -443,7 +435,7 @@ fn mac_list(m: &[Mac]) -> String {
 }
 
 /// One human line per watch event.
-fn watch_line(e: &WatchEvent, protocol: Protocol, style: &Style) -> String {
+fn watch_line(e: &WatchEvent, protocol: Protocol, style: Style) -> String {
     match e {
         WatchEvent::Started {
             time,
@@ -469,27 +461,31 @@ fn watch_line(e: &WatchEvent, protocol: Protocol, style: &Style) -> String {
                 ChangeCause::Announcement => "announcement",
             };
             let what = match (verdict, previous) {
-                (Verdict::OneOwner, None) => style.good(&format!("owner {}", mac_list(owners))),
-                (Verdict::OneOwner, Some(p)) => style.good(&format!(
-                    "owner changed: {} -> {}",
-                    mac_list(p),
-                    mac_list(owners)
-                )),
-                (Verdict::NoAnswer, None) => style.bad("no answer"),
-                (Verdict::NoAnswer, Some(p)) => {
-                    style.bad(&format!("no answer (was {})", mac_list(p)))
+                (Verdict::OneOwner, None) => {
+                    style.paint(&format!("owner {}", mac_list(owners)), Tone::Good)
                 }
-                (Verdict::MultipleOwners, _) => style.bad(&format!(
-                    "{} owners — {}: {}",
-                    owners.len(),
-                    caches(protocol),
-                    mac_list(owners)
-                )),
+                (Verdict::OneOwner, Some(p)) => style.paint(
+                    &format!("owner changed: {} -> {}", mac_list(p), mac_list(owners)),
+                    Tone::Good,
+                ),
+                (Verdict::NoAnswer, None) => style.paint("no answer", Tone::Bad),
+                (Verdict::NoAnswer, Some(p)) => {
+                    style.paint(&format!("no answer (was {})", mac_list(p)), Tone::Bad)
+                }
+                (Verdict::MultipleOwners, _) => style.paint(
+                    &format!(
+                        "{} owners — {}: {}",
+                        owners.len(),
+                        caches(protocol),
+                        mac_list(owners)
+                    ),
+                    Tone::Bad,
+                ),
             };
             format!(
                 "{}  {what} {}",
                 rfc3339(*time),
-                style.dim(&format!("[{by}]"))
+                style.paint(&format!("[{by}]"), Tone::Dim)
             )
         }
     }
@@ -513,10 +509,32 @@ async fn stdout_closed() {
     }
 }
 
-/// `--watch`: one line per event; with `-o json` one JSON object per line
-/// (schema `lbctl.arp-probe.watch/v1`), each with `"event"`: `started` | `announcement` |
-/// `owners`, `"time"` (RFC 3339 UTC), and the fields of [`WatchEvent`].
-async fn run_watch(args: &ArpProbeArgs, json: bool, style: &Style) -> anyhow::Result<u8> {
+/// One `--watch` event: a line for a person; for a program the event's fields with
+/// `"schema": "lbctl.arp-probe.watch/v1"`, `"event"`: `started` | `announcement` | `owners`, and
+/// `"time"` (RFC 3339 UTC).
+struct WatchView<'a> {
+    event: &'a WatchEvent,
+    protocol: Protocol,
+}
+
+impl Serialize for WatchView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(self.event).map_err(serde::ser::Error::custom)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("schema".into(), JSON_WATCH_SCHEMA.into());
+        }
+        v.serialize(s)
+    }
+}
+
+impl Render for WatchView<'_> {
+    fn human(&self, _wide: bool, style: Style) -> String {
+        watch_line(self.event, self.protocol, style) + "\n"
+    }
+}
+
+/// `--watch`: one item per event ([`WatchView`]): a line, a JSON line, or a YAML document.
+async fn run_watch(args: &ArpProbeArgs, printer: &Printer) -> anyhow::Result<u8> {
     let opts = WatchOptions {
         interval: args.interval.unwrap_or(Duration::from_secs(1)),
         dup_window: args.dup_window,
@@ -533,18 +551,8 @@ async fn run_watch(args: &ArpProbeArgs, json: bool, style: &Style) -> anyhow::Re
         if let WatchEvent::Owners { owners, .. } = e {
             last_owners.clone_from(owners);
         }
-        let line = if json {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("schema".into(), JSON_WATCH_SCHEMA.into());
-            }
-            v.to_string()
-        } else {
-            watch_line(e, protocol, style)
-        };
-        let mut out = std::io::stdout().lock();
-        // A closed pipe (`| head`) ends the watch quietly instead of panicking in println!.
-        match writeln!(out, "{line}").and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) ends the watch quietly; the verdict so far is the exit code.
+        match printer.emit_item(&WatchView { event: e, protocol }) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }
@@ -556,7 +564,7 @@ async fn run_watch(args: &ArpProbeArgs, json: bool, style: &Style) -> anyhow::Re
         _ = stdout_closed() => None,
     };
     match res {
-        Some(Err(e)) => Ok(report_error(args.ip, &e, json, style)),
+        Some(Err(e)) => report_error(args.ip, &e, printer, true),
         Some(Ok(summary)) => Ok(exit_for(summary.verdict)),
         None => Ok(exit_for(match last_owners.len() {
             0 => Verdict::NoAnswer,
@@ -588,17 +596,6 @@ mod tests {
         assert!(parse_interval("0").is_err());
         assert!(parse_interval("9ms").is_err());
         assert_eq!(parse_interval("10ms").unwrap(), MIN_INTERVAL);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("1x").is_err());
-        assert!(parse_duration("").is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod lab_kube;
 mod lab_kubectl;
 mod lease_lab;
 mod netlan;
+mod output_formats;
 mod serve_ipam;
 mod sigpipe;
 mod soak;
