@@ -49,6 +49,44 @@ fn with_answerability(mut infos: Vec<DeviceInfo>, known: &Unanswerable) -> Vec<D
     infos
 }
 
+/// Runs the responder on a thread and runtime of its own. On the shared workers an ARP request
+/// waited behind lease renewals and watch decoding: on an overloaded node (load 17-20 on two
+/// cores, 40 leases renewed every 200 ms) answers took 0.5-0.95 s, longer than clients wait. A
+/// thread that sleeps in the kernel until a frame arrives is woken and scheduled on its own.
+/// Falls back to the shared runtime if the thread cannot be started.
+fn spawn_responder<F>(run: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    // Shared so that the future is still ours to run here if the thread cannot be started.
+    let slot = Arc::new(std::sync::Mutex::new(Some(run)));
+    let theirs = slot.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("l2-responder".into())
+        .spawn(move || {
+            let run = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(run) = run else { return };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run),
+                Err(e) => tracing::error!(error = %e, "cannot start the responder's runtime"),
+            }
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "no thread of its own for the responder; it shares the runtime");
+        if let Some(run) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return tokio::spawn(run);
+        }
+    }
+    tokio::spawn(async move {
+        let _ = done_rx.await;
+    })
+}
+
 /// Starts both loops; they stop when `shutdown` turns true (leases are released on the way out).
 pub fn start(
     client: kube::Client,
@@ -75,7 +113,7 @@ pub fn start(
         Some((serving.clone(), health.clone())),
         shutdown.clone(),
     ));
-    let responder = tokio::spawn(responder::run(
+    let responder = spawn_responder(responder::run(
         table_rx.clone(),
         stats.clone(),
         Reporting {
