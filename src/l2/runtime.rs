@@ -274,3 +274,107 @@ impl Collector for LiveState {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::metrics::exposition;
+
+    fn idle() -> Running {
+        Running {
+            table: watch::channel(Table::new()).1,
+            snapshot: watch::channel(Snapshot::default()).1,
+            stats: Stats::default(),
+            sys_class_net: PathBuf::new(),
+            serving: Serving::default(),
+            health: Arc::default(),
+            unanswerable: Unanswerable::default(),
+        }
+    }
+
+    fn render(r: &Running) -> String {
+        let mut registry = Registry::default();
+        r.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn announcer_series_keep_their_names_and_types() {
+        let types = exposition::parse(&render(&idle())).unwrap().types;
+        let got: Vec<_> = types
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("lbctl_l2_fenced_total", "counter"),
+                ("lbctl_l2_gratuitous_sent_total", "counter"),
+                ("lbctl_l2_leases_held", "gauge"),
+                ("lbctl_l2_recompute_duration_seconds", "histogram"),
+                ("lbctl_l2_requests_seen_total", "counter"),
+                ("lbctl_l2_responder_mismatches_total", "counter"),
+                ("lbctl_l2_responder_repairs_total", "counter"),
+                ("lbctl_l2_responses_sent_total", "counter"),
+                ("lbctl_l2_services_selected", "gauge"),
+                ("lbctl_l2_unanswerable_interfaces", "gauge"),
+            ]
+        );
+    }
+
+    #[test]
+    fn interface_labels_are_escaped_and_values_live() {
+        // Linux refuses '/', ':' and whitespace in interface names, not quotes or backslashes.
+        let r = idle();
+        let nasty = "e\"t\\h\n0";
+        let ip: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+        r.stats.lock().unwrap().insert(
+            (ip, nasty.to_owned()),
+            responder::Counters {
+                requests_seen: 5,
+                answered: 4,
+                fenced: 1,
+                gratuitous_sent: 3,
+            },
+        );
+        r.unanswerable
+            .lock()
+            .unwrap()
+            .insert(("eth9".into(), 9), Err("no CAP_NET_RAW".into()));
+        r.health.record(
+            &[consistency::Mismatch {
+                kind: consistency::Kind::Missing,
+                ip,
+                interface: "eth0".into(),
+            }]
+            .into(),
+        );
+        r.health.recompute_duration.observe(0.01);
+        let text = render(&r);
+        assert!(
+            text.contains(r#"interface="e\"t\\h\n0""#),
+            "quote, backslash and newline escaped: {text}"
+        );
+        let e = exposition::parse(&text).unwrap();
+        let labels = [("ip", "10.0.0.7"), ("interface", nasty)];
+        assert_eq!(e.value("lbctl_l2_requests_seen_total", &labels), Some(5.0));
+        assert_eq!(e.value("lbctl_l2_responses_sent_total", &labels), Some(4.0));
+        assert_eq!(e.value("lbctl_l2_fenced_total", &labels), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_gratuitous_sent_total", &labels),
+            Some(3.0)
+        );
+        assert_eq!(e.value("lbctl_l2_unanswerable_interfaces", &[]), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_responder_mismatches_total", &[]),
+            Some(1.0)
+        );
+        assert_eq!(e.value("lbctl_l2_responder_repairs_total", &[]), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_recompute_duration_seconds_count", &[]),
+            Some(1.0)
+        );
+        assert_eq!(e.value("lbctl_l2_leases_held", &[]), Some(0.0));
+    }
+}

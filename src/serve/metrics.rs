@@ -172,8 +172,12 @@ impl Collector for IpamGauges {
             }),
         ];
         for (name, help, count) in per_pool {
-            let mut family =
-                enc.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+            let mut family = enc.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
             for (pool, c) in &g.pools {
                 ConstGauge::new(count(c).to_f64())
                     .encode(family.encode_family(&[("pool", pool.as_str())])?)?;
@@ -223,7 +227,12 @@ pub async fn serve_with(
             "/metrics",
             get(move || {
                 let m = m.clone();
-                async move { ([("content-type", prometheus_text::CONTENT_TYPE)], render(&m)) }
+                async move {
+                    (
+                        [("content-type", prometheus_text::CONTENT_TYPE)],
+                        render(&m),
+                    )
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -419,6 +428,132 @@ mod guard {
     }
 }
 
+/// A strict reader of the text format for tests: every line must be a `# HELP`, a `# TYPE` or
+/// a sample of a declared family, label values are unescaped as Prometheus does, and each value
+/// must parse.
+#[cfg(test)]
+pub(crate) mod exposition {
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Default)]
+    pub struct Exposition {
+        /// Family name → type.
+        pub types: BTreeMap<String, String>,
+        /// (sample name, labels, value).
+        pub samples: Vec<(String, Vec<(String, String)>, f64)>,
+    }
+
+    impl Exposition {
+        pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+            self.samples
+                .iter()
+                .find(|(n, l, _)| {
+                    n == name
+                        && l.len() == labels.len()
+                        && l.iter().zip(labels).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
+                })
+                .map(|s| s.2)
+        }
+    }
+
+    fn is_name(n: &str) -> bool {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    /// The family a sample belongs to: itself, or a histogram's for its series.
+    fn family<'a>(types: &BTreeMap<String, String>, sample: &'a str) -> Option<&'a str> {
+        if types.contains_key(sample) {
+            return Some(sample);
+        }
+        ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
+            let base = sample.strip_suffix(suffix)?;
+            (types.get(base)? == "histogram").then_some(base)
+        })
+    }
+
+    fn labels(text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        loop {
+            if let Some(after) = rest.strip_prefix('}') {
+                return Ok((out, after));
+            }
+            let (key, after) = rest
+                .split_once("=\"")
+                .ok_or(format!("no label in {text}"))?;
+            if !is_name(key) {
+                return Err(format!("bad label name {key:?}"));
+            }
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, c @ ('\\' | '"'))) => value.push(c),
+                        other => return Err(format!("bad escape {other:?} in {text}")),
+                    },
+                    Some((_, '\n')) => return Err(format!("raw newline in {text}")),
+                    Some((i, '"')) => break i,
+                    Some((_, c)) => value.push(c),
+                    None => return Err(format!("unterminated value in {text}")),
+                }
+            };
+            out.push((key.to_owned(), value));
+            rest = &after[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Exposition, String> {
+        let mut e = Exposition::default();
+        for line in text.lines() {
+            if let Some(help) = line.strip_prefix("# HELP ") {
+                let name = help.split(' ').next().unwrap_or_default();
+                if !is_name(name) {
+                    return Err(format!("bad HELP line {line:?}"));
+                }
+            } else if let Some(ty) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = ty.split_once(' ').ok_or(format!("bad TYPE {line:?}"))?;
+                if !is_name(name)
+                    || !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind)
+                {
+                    return Err(format!("bad TYPE line {line:?}"));
+                }
+                if e.types.insert(name.to_owned(), kind.to_owned()).is_some() {
+                    return Err(format!("family {name} declared twice"));
+                }
+            } else {
+                let end = line
+                    .find(['{', ' '])
+                    .ok_or(format!("bad sample {line:?}"))?;
+                let name = &line[..end];
+                if family(&e.types, name).is_none() {
+                    return Err(format!("sample {name} of no declared family"));
+                }
+                let (labels, rest) = match line[end..].strip_prefix('{') {
+                    Some(after) => labels(after)?,
+                    None => (Vec::new(), &line[end..]),
+                };
+                let value = rest
+                    .strip_prefix(' ')
+                    .ok_or(format!("no value: {line:?}"))?;
+                let value = match value {
+                    "+Inf" => f64::INFINITY,
+                    "-Inf" => f64::NEG_INFINITY,
+                    v => v.parse().map_err(|_| format!("bad value {line:?}"))?,
+                };
+                e.samples.push((name.to_owned(), labels, value));
+            }
+        }
+        Ok(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +582,7 @@ mod tests {
         use crate::ipam::pool::PoolCounts;
         let shared = Shared::default();
         let all = IpCount::from_span(u128::MAX);
+        shared.register_ipam();
         shared.gauges.lock().unwrap().pools = vec![(
             "v6-all".into(),
             PoolCounts {
@@ -462,6 +598,101 @@ mod tests {
             .unwrap();
         let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert_eq!(v, 2f64.powi(128), "{line}");
+    }
+
+    fn names_and_types(text: &str) -> Vec<(String, String)> {
+        exposition::parse(text).unwrap().types.into_iter().collect()
+    }
+
+    #[test]
+    fn ipam_series_keep_their_names_and_types() {
+        let shared = Shared::default();
+        assert_eq!(render(&shared), "", "no engine, no series");
+        shared.register_ipam();
+        // A loop restarted on the same `Shared` must not declare its families twice.
+        shared.register_ipam();
+        let p = names::METRICS_PREFIX;
+        let mut want: Vec<(String, String)> = [
+            ("conflicting_pools_total", "gauge"),
+            ("ips_available_total", "gauge"),
+            ("ips_used_total", "gauge"),
+            ("services_matching_total", "gauge"),
+            ("services_unsatisfied_total", "gauge"),
+            ("invalid_pools", "gauge"),
+            ("leader", "gauge"),
+            ("service_status_writes_total", "counter"),
+            ("pool_status_writes_total", "counter"),
+            ("status_write_errors_total", "counter"),
+            ("reconcile_duration_seconds", "histogram"),
+        ]
+        .iter()
+        .map(|(n, t)| (format!("{p}_{n}"), (*t).to_owned()))
+        .collect();
+        want.sort();
+        assert_eq!(names_and_types(&render(&shared)), want);
+    }
+
+    #[test]
+    fn ipam_values_are_what_the_loop_recorded() {
+        let shared = Shared::default();
+        shared.register_ipam();
+        shared.gauges.lock().unwrap().services_unsatisfied = 3;
+        shared.leader.store(true, Ordering::Relaxed);
+        shared.write_errors.inc();
+        shared.write_errors.inc();
+        shared.reconcile_duration.observe(0.0015);
+        let e = exposition::parse(&render(&shared)).unwrap();
+        let p = names::METRICS_PREFIX;
+        let v = |n: &str, l: &[(&str, &str)]| e.value(&format!("{p}_{n}"), l);
+        assert_eq!(v("services_unsatisfied_total", &[]), Some(3.0));
+        assert_eq!(v("leader", &[]), Some(1.0));
+        assert_eq!(v("status_write_errors_total", &[]), Some(2.0));
+        assert_eq!(v("service_status_writes_total", &[]), Some(0.0));
+        assert_eq!(v("reconcile_duration_seconds_count", &[]), Some(1.0));
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "0.001")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "0.002")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "+Inf")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        use crate::ipam::pool::PoolCounts;
+        let shared = Shared::default();
+        shared.register_ipam();
+        let nasty = "a\"b\\c\nd";
+        shared.gauges.lock().unwrap().pools = vec![(nasty.into(), PoolCounts::default())];
+        let text = render(&shared);
+        assert!(
+            text.contains(r#"{pool="a\"b\\c\nd"}"#),
+            "quote, backslash and newline escaped: {text}"
+        );
+        let e = exposition::parse(&text).unwrap();
+        let name = format!("{}_ips_used_total", names::METRICS_PREFIX);
+        assert_eq!(e.value(&name, &[("pool", nasty)]), Some(0.0));
+    }
+
+    #[test]
+    fn the_test_parser_rejects_what_prometheus_would() {
+        let ok = "# HELP x_total X.\n# TYPE x_total counter\nx_total{a=\"q\\\"\"} 1\n";
+        assert!(exposition::parse(ok).is_ok(), "{ok}");
+        for bad in [
+            "x_total 1\n",
+            "# TYPE x gauge\nx{a=\"unterminated} 1\n",
+            "# TYPE x gauge\nx{a=\"bad\\q\"} 1\n",
+            "# TYPE x gauge\nx{a=\"v\"} one\n",
+            "# TYPE x gauge\n# TYPE x gauge\n",
+        ] {
+            assert!(exposition::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]
