@@ -435,12 +435,14 @@ mod guard {
 pub(crate) mod exposition {
     use std::collections::BTreeMap;
 
+    pub type Labels = Vec<(String, String)>;
+
     #[derive(Debug, Default)]
     pub struct Exposition {
         /// Family name → type.
         pub types: BTreeMap<String, String>,
         /// (sample name, labels, value).
-        pub samples: Vec<(String, Vec<(String, String)>, f64)>,
+        pub samples: Vec<(String, Labels, f64)>,
     }
 
     impl Exposition {
@@ -475,7 +477,7 @@ pub(crate) mod exposition {
         })
     }
 
-    fn labels(text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+    fn labels(text: &str) -> Result<(Labels, &str), String> {
         let mut out = Vec::new();
         let mut rest = text;
         loop {
