@@ -1123,6 +1123,14 @@ fn metrics_match_the_documented_series_both_ways() {
         served,
         "docs/serve-ipam.md and docs/serve-announce.md against /metrics"
     );
-    // The leader's passes so far are in the histogram.
+    // The leader's passes so far are in the histogram, and so are the announcer's recomputes
+    // (its watches' first lists make it compute once, selecting nothing).
     assert!(serve.metric("lbctl_lbipam_reconcile_duration_seconds_count") >= Some(1.0));
+    while serve.metric("lbctl_l2_recompute_duration_seconds_count") < Some(1.0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the announcer never recomputed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
