@@ -1,7 +1,8 @@
 //! `/metrics`, `/healthz` and `/readyz`.
 //!
-//! `/metrics` encodes one `prometheus_client` registry in the Prometheus text format (0.0.4, as
-//! Cilium's operator serves it); the crate writes the names, types and escaped label values.
+//! `/metrics` encodes one `prometheus_client` registry in the Prometheus text format (0.0.4: the
+//! `# TYPE` lines name counters with their `_total`, as the hand-written writer did); the crate
+//! writes the names, types and escaped label values.
 //! Each engine registers its own families when it starts: the IPAM loop through
 //! [`Shared::register_ipam`], the L2 announcer through [`Shared::attach_l2`], which hands the
 //! registry to [`Running::register`]. A process that does not run an engine shows none of its
