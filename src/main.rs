@@ -427,7 +427,7 @@ fn serve(args: lbctl::cli::ServeArgs, global: lbctl::cli::GlobalArgs) -> anyhow:
                 "/sys/class/net".into(),
                 stop_rx.clone(),
             );
-            let _ = shared.l2.set(running.clone());
+            shared.attach_l2(running.clone());
             Some((running, join))
         } else {
             None

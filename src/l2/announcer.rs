@@ -306,6 +306,7 @@ pub async fn run(
                 continue;
             }
         }
+        let started = std::time::Instant::now();
         let node_labels = cn_store
             .get(&reflector::ObjectRef::new(&cfg.node_name))
             .map(|n| n.labels().clone())
@@ -396,6 +397,11 @@ pub async fn run(
             selected,
             devices: devs,
         });
+        if let Some((_, health)) = &check {
+            health
+                .recompute_duration
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
     for w in &watchers {
         w.abort();

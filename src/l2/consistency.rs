@@ -10,8 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 /// (VIP, interface).
 pub type Key = (IpAddr, String);
@@ -65,29 +67,44 @@ pub fn confirmed(previous: &BTreeSet<Mismatch>, now: &BTreeSet<Mismatch>) -> BTr
     previous.intersection(now).cloned().collect()
 }
 
-/// The check's results, shared with `lbctl debug` and `/metrics`.
-#[derive(Debug, Default)]
+/// What the announcer reports about itself (the self-check's findings and how long each
+/// recompute took), shared with `lbctl debug` and `/metrics`.
+#[derive(Debug)]
 pub struct Health {
     /// Confirmed mismatches ever found (each was logged and repaired).
-    pub mismatches_total: AtomicU64,
+    pub mismatches: Counter,
     /// Repairs made (one republish can repair several mismatches).
-    pub repairs_total: AtomicU64,
+    pub repairs: Counter,
     /// The confirmed mismatches of the latest look (empty once repaired).
     pub current: Mutex<BTreeSet<Mismatch>>,
+    /// One recompute of what to contend for and announce, from the stores to the published
+    /// table.
+    pub recompute_duration: Histogram,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            mismatches: Counter::default(),
+            repairs: Counter::default(),
+            current: Mutex::default(),
+            // 1 ms to 33 s: a recompute also writes policy status, so an API stall shows.
+            recompute_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+        }
+    }
 }
 
 impl Health {
     pub fn record(&self, found: &BTreeSet<Mismatch>) {
         if !found.is_empty() {
-            self.mismatches_total
-                .fetch_add(found.len() as u64, Ordering::Relaxed);
-            self.repairs_total.fetch_add(1, Ordering::Relaxed);
+            self.mismatches.inc_by(found.len() as u64);
+            self.repairs.inc();
         }
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = found.clone();
     }
 
     pub fn mismatches_total(&self) -> u64 {
-        self.mismatches_total.load(Ordering::Relaxed)
+        self.mismatches.get()
     }
 
     pub fn current(&self) -> BTreeSet<Mismatch> {

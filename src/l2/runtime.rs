@@ -1,10 +1,15 @@
 //! Starts the announcer and the responder together and exposes what they do for `lbctl debug`
 //! and `/metrics`.
 
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -206,56 +211,208 @@ impl Running {
         (!why.is_empty()).then(|| format!("cannot answer on {}", why.join("; ")))
     }
 
-    /// Selected Services and the leases contended for (for `/metrics`).
-    pub fn selected_count(&self) -> usize {
-        self.snapshot.borrow().selected.len()
+    /// Registers the announcer's families under `lbctl_l2`: the self-check's counters and the
+    /// recompute histogram as they are, and the rest read from the live state at each scrape.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix(METRICS_PREFIX);
+        r.register(
+            "responder_mismatches",
+            "(VIP, interface) pairs found led but not served, or served but not led, by the self-check (each was repaired)",
+            self.health.mismatches.clone(),
+        );
+        r.register(
+            "responder_repairs",
+            "Republished tables that repaired self-check mismatches",
+            self.health.repairs.clone(),
+        );
+        r.register_with_unit(
+            "recompute_duration",
+            "One recompute of the Services to contend for and the table to answer from",
+            Unit::Seconds,
+            self.health.recompute_duration.clone(),
+        );
+        r.register_collector(Box::new(LiveState(self.clone())));
     }
+}
 
-    /// Prometheus text for the announcer's series.
-    pub fn metrics(&self) -> String {
-        let mut out = String::new();
-        let table = self.table.borrow();
-        let leading: std::collections::BTreeSet<_> = table
+/// Series prefix of the announcer's families.
+const METRICS_PREFIX: &str = "lbctl_l2";
+
+/// The announcer's gauges and the responder's per-(VIP, interface) counters, read at each
+/// scrape from the state `lbctl debug` shows too.
+#[derive(Debug)]
+struct LiveState(Running);
+
+impl Collector for LiveState {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let r = &self.0;
+        let leading = r
+            .table
+            .borrow()
             .values()
             .filter(|e| e.is_valid())
             .map(|e| e.service.clone())
-            .collect();
-        let _ = writeln!(out, "# HELP lbctl_l2_services_selected Services this node contends for.\n# TYPE lbctl_l2_services_selected gauge\nlbctl_l2_services_selected {}", self.selected_count());
-        let _ = writeln!(out, "# HELP lbctl_l2_leases_held Service leases this node holds.\n# TYPE lbctl_l2_leases_held gauge\nlbctl_l2_leases_held {}", leading.len());
-        let _ = writeln!(out, "# HELP lbctl_l2_responder_mismatches_total (VIP, interface) pairs found led but not served, or served but not led, by the self-check (each was repaired).\n# TYPE lbctl_l2_responder_mismatches_total counter\nlbctl_l2_responder_mismatches_total {}", self.health.mismatches_total());
-        let _ = writeln!(out, "# HELP lbctl_l2_unanswerable_interfaces Interfaces this process cannot answer on (e.g. no CAP_NET_RAW).\n# TYPE lbctl_l2_unanswerable_interfaces gauge\nlbctl_l2_unanswerable_interfaces {}", self.unanswerable.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|r| r.is_err()).count());
-        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        for (name, help, get) in [
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let unanswerable = r
+            .unanswerable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| r.is_err())
+            .count();
+        for (name, help, v) in [
             (
-                "lbctl_l2_requests_seen_total",
+                "services_selected",
+                "Services this node contends for.",
+                r.snapshot.borrow().selected.len(),
+            ),
+            ("leases_held", "Service leases this node holds.", leading),
+            (
+                "unanswerable_interfaces",
+                "Interfaces this process cannot answer on (e.g. no CAP_NET_RAW).",
+                unanswerable,
+            ),
+        ] {
+            let g = ConstGauge::new(v);
+            g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let stats = r.stats.lock().unwrap_or_else(|p| p.into_inner());
+        type Get = fn(&responder::Counters) -> u64;
+        let per_vip: [(&str, &str, Get); 4] = [
+            (
+                "requests_seen",
                 "ARP requests and neighbor solicitations seen for our VIPs.",
-                (|c: &responder::Counters| c.requests_seen) as fn(&responder::Counters) -> u64,
+                |c| c.requests_seen,
             ),
             (
-                "lbctl_l2_responses_sent_total",
+                "responses_sent",
                 "ARP replies and neighbor advertisements sent.",
                 |c| c.answered,
             ),
             (
-                "lbctl_l2_fenced_total",
+                "fenced",
                 "Requests left unanswered because leadership could not be proven.",
                 |c| c.fenced,
             ),
             (
-                "lbctl_l2_gratuitous_sent_total",
+                "gratuitous_sent",
                 "Gratuitous ARPs and unsolicited NAs sent on takeover.",
                 |c| c.gratuitous_sent,
             ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        ];
+        for (name, help, get) in per_vip {
+            let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
             for ((ip, iface), c) in stats.iter() {
-                let _ = writeln!(
-                    out,
-                    "{name}{{ip=\"{ip}\",interface=\"{iface}\"}} {}",
-                    get(c)
-                );
+                let labels = [("ip", ip.to_string()), ("interface", iface.clone())];
+                ConstCounter::new(get(c)).encode(family.encode_family(&labels)?)?;
             }
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::metrics::exposition;
+
+    fn idle() -> Running {
+        Running {
+            table: watch::channel(Table::new()).1,
+            snapshot: watch::channel(Snapshot::default()).1,
+            stats: Stats::default(),
+            sys_class_net: PathBuf::new(),
+            serving: Serving::default(),
+            health: Arc::default(),
+            unanswerable: Unanswerable::default(),
+        }
+    }
+
+    fn render(r: &Running) -> String {
+        let mut registry = Registry::default();
+        r.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
         out
+    }
+
+    #[test]
+    fn announcer_series_keep_their_names_and_types() {
+        let types = exposition::parse(&render(&idle())).unwrap().types;
+        let got: Vec<_> = types
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("lbctl_l2_fenced_total", "counter"),
+                ("lbctl_l2_gratuitous_sent_total", "counter"),
+                ("lbctl_l2_leases_held", "gauge"),
+                ("lbctl_l2_recompute_duration_seconds", "histogram"),
+                ("lbctl_l2_requests_seen_total", "counter"),
+                ("lbctl_l2_responder_mismatches_total", "counter"),
+                ("lbctl_l2_responder_repairs_total", "counter"),
+                ("lbctl_l2_responses_sent_total", "counter"),
+                ("lbctl_l2_services_selected", "gauge"),
+                ("lbctl_l2_unanswerable_interfaces", "gauge"),
+            ]
+        );
+    }
+
+    #[test]
+    fn interface_labels_are_escaped_and_values_live() {
+        // Linux refuses '/', ':' and whitespace in interface names, not quotes or backslashes.
+        let r = idle();
+        let nasty = "e\"t\\h\n0";
+        let ip: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+        r.stats.lock().unwrap().insert(
+            (ip, nasty.to_owned()),
+            responder::Counters {
+                requests_seen: 5,
+                answered: 4,
+                fenced: 1,
+                gratuitous_sent: 3,
+            },
+        );
+        r.unanswerable
+            .lock()
+            .unwrap()
+            .insert(("eth9".into(), 9), Err("no CAP_NET_RAW".into()));
+        r.health.record(
+            &[consistency::Mismatch {
+                kind: consistency::Kind::Missing,
+                ip,
+                interface: "eth0".into(),
+            }]
+            .into(),
+        );
+        r.health.recompute_duration.observe(0.01);
+        let text = render(&r);
+        assert!(
+            text.contains(r#"interface="e\"t\\h\n0""#),
+            "quote, backslash and newline escaped: {text}"
+        );
+        let e = exposition::parse(&text).unwrap();
+        let labels = [("ip", "10.0.0.7"), ("interface", nasty)];
+        assert_eq!(e.value("lbctl_l2_requests_seen_total", &labels), Some(5.0));
+        assert_eq!(e.value("lbctl_l2_responses_sent_total", &labels), Some(4.0));
+        assert_eq!(e.value("lbctl_l2_fenced_total", &labels), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_gratuitous_sent_total", &labels),
+            Some(3.0)
+        );
+        assert_eq!(e.value("lbctl_l2_unanswerable_interfaces", &[]), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_responder_mismatches_total", &[]),
+            Some(1.0)
+        );
+        assert_eq!(e.value("lbctl_l2_responder_repairs_total", &[]), Some(1.0));
+        assert_eq!(
+            e.value("lbctl_l2_recompute_duration_seconds_count", &[]),
+            Some(1.0)
+        );
+        assert_eq!(e.value("lbctl_l2_leases_held", &[]), Some(0.0));
     }
 }

@@ -1,123 +1,199 @@
-//! `/metrics` (Prometheus text format, hand-written: a handful of gauges does not need a
-//! crate), `/healthz` and `/readyz`.
+//! `/metrics`, `/healthz` and `/readyz`.
+//!
+//! `/metrics` encodes one `prometheus_client` registry in the Prometheus text format (0.0.4: the
+//! `# TYPE` lines name counters with their `_total`, as the hand-written writer did); the crate
+//! writes the names, types and escaped label values.
+//! Each engine registers its own families when it starts: the IPAM loop through
+//! [`Shared::register_ipam`], the L2 announcer through [`Shared::attach_l2`], which hands the
+//! registry to [`Running::register`]. A process that does not run an engine shows none of its
+//! series.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use axum::http::StatusCode;
 use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::ipam::controller::Gauges;
+use crate::l2::runtime::Running;
 use crate::model::names;
 
-/// What the HTTP endpoints show; updated by the IPAM loop.
-#[derive(Debug, Default)]
+/// What the HTTP endpoints show, and the registry the engines put their series in.
+#[derive(Debug)]
 pub struct Shared {
-    pub gauges: Mutex<Gauges>,
-    pub leader: AtomicBool,
+    /// The IPAM controller's counts after its latest pass (also shown by `lbctl debug ipam`).
+    pub gauges: Arc<Mutex<Gauges>>,
+    pub leader: Arc<AtomicBool>,
     pub ready: AtomicBool,
     /// The API server did not answer the last check: not ready, whatever else holds.
     pub api_down: AtomicBool,
-    pub service_writes: AtomicU64,
-    pub pool_writes: AtomicU64,
-    pub write_errors: AtomicU64,
-    /// The L2 announcer, when this process runs it: its series are appended.
-    pub l2: std::sync::OnceLock<crate::l2::runtime::Running>,
+    pub service_writes: Counter,
+    pub pool_writes: Counter,
+    pub write_errors: Counter,
+    /// One pass of the IPAM loop as leader: reconcile plus the status writes it calls for.
+    pub reconcile_duration: Histogram,
+    /// The L2 announcer, when this process runs it (see [`Shared::attach_l2`]).
+    pub l2: OnceLock<Running>,
+    registry: RwLock<Registry>,
+    ipam_registered: AtomicBool,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Renders the exposition text. Address counts are floats as Prometheus has only floats: exact
-/// up to 2^53, rounded above (a `::/0` pool reports 2^128 ≈ 3.4e38).
-pub fn render(shared: &Shared) -> String {
-    let g = shared
-        .gauges
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let p = names::METRICS_PREFIX;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {p}_{name} {help}");
-        let _ = writeln!(out, "# TYPE {p}_{name} gauge");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{p}_{name}{labels} {v}");
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            gauges: Arc::default(),
+            leader: Arc::default(),
+            ready: AtomicBool::default(),
+            api_down: AtomicBool::default(),
+            service_writes: Counter::default(),
+            pool_writes: Counter::default(),
+            write_errors: Counter::default(),
+            reconcile_duration: duration_histogram(),
+            l2: OnceLock::new(),
+            registry: RwLock::default(),
+            ipam_registered: AtomicBool::default(),
         }
-    };
-    let num = crate::ipam::alloc::IpCount::to_f64;
-    gauge(
-        names::METRIC_CONFLICTING_POOLS,
-        "Number of conflicting pools",
-        vec![(String::new(), g.conflicting_pools as f64)],
-    );
-    gauge(
-        names::METRIC_IPS_AVAILABLE,
-        "Number of IPs available per pool",
-        g.pools
-            .iter()
-            .map(|(n, c)| (format!("{{pool=\"{}\"}}", escape(n)), num(c.available)))
-            .collect(),
-    );
-    gauge(
-        names::METRIC_IPS_USED,
-        "Number of IPs used per pool",
-        g.pools
-            .iter()
-            .map(|(n, c)| (format!("{{pool=\"{}\"}}", escape(n)), num(c.used)))
-            .collect(),
-    );
-    gauge(
-        names::METRIC_SERVICES_MATCHING,
-        "Number of Services LB-IPAM is responsible for",
-        vec![(String::new(), g.services_matching as f64)],
-    );
-    gauge(
-        names::METRIC_SERVICES_UNSATISFIED,
-        "Number of Services whose IPAM request is not satisfied",
-        vec![(String::new(), g.services_unsatisfied as f64)],
-    );
-    gauge(
-        "invalid_pools",
-        "Pools that cannot be applied (bad blocks or selector; Cilium sets no condition)",
-        vec![(String::new(), g.invalid_pools as f64)],
-    );
-    gauge(
-        "leader",
-        "1 while this process holds the IPAM lease",
-        vec![(
-            String::new(),
-            f64::from(u8::from(shared.leader.load(Ordering::Relaxed))),
-        )],
-    );
-    let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {p}_{name} {help}");
-        let _ = writeln!(out, "# TYPE {p}_{name} counter");
-        let _ = writeln!(out, "{p}_{name} {v}");
-    };
-    counter(
-        "service_status_writes_total",
-        "Service status patches sent",
-        shared.service_writes.load(Ordering::Relaxed),
-    );
-    counter(
-        "pool_status_writes_total",
-        "Pool status patches sent",
-        shared.pool_writes.load(Ordering::Relaxed),
-    );
-    counter(
-        "status_write_errors_total",
-        "Status patches that failed (retried)",
-        shared.write_errors.load(Ordering::Relaxed),
-    );
-    if let Some(l2) = shared.l2.get() {
-        out.push_str(&l2.metrics());
     }
+}
+
+/// Buckets from 1 ms to 33 s: an idle pass takes microseconds, the first pass over 10,000
+/// Services writes for seconds.
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Shared {
+    /// The IPAM loop's families, under Cilium's `lbipam` names with lbctl's prefix. Called by
+    /// the loop when it starts; a second call (a loop restarted on the same `Shared`) adds
+    /// nothing.
+    pub fn register_ipam(&self) {
+        if self.ipam_registered.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        let r = registry.sub_registry_with_prefix(names::METRICS_PREFIX);
+        r.register_collector(Box::new(IpamGauges {
+            gauges: self.gauges.clone(),
+            leader: self.leader.clone(),
+        }));
+        r.register(
+            "service_status_writes",
+            "Service status patches sent",
+            self.service_writes.clone(),
+        );
+        r.register(
+            "pool_status_writes",
+            "Pool status patches sent",
+            self.pool_writes.clone(),
+        );
+        r.register(
+            "status_write_errors",
+            "Status patches that failed (retried)",
+            self.write_errors.clone(),
+        );
+        r.register_with_unit(
+            "reconcile_duration",
+            "One pass of the IPAM loop as leader: reconcile and the status writes it calls for",
+            Unit::Seconds,
+            self.reconcile_duration.clone(),
+        );
+    }
+
+    /// Keeps the running announcer for `/readyz` and `lbctl debug`, and lets it register its
+    /// families. Only the first announcer counts.
+    pub fn attach_l2(&self, l2: Running) {
+        if self.l2.set(l2.clone()).is_ok() {
+            l2.register(&mut self.registry.write().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+}
+
+/// The IPAM gauges, read from the controller's latest counts at each scrape (a pool deleted
+/// since is gone from the output, with no series left behind).
+#[derive(Debug)]
+struct IpamGauges {
+    gauges: Arc<Mutex<Gauges>>,
+    leader: Arc<AtomicBool>,
+}
+
+impl Collector for IpamGauges {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let g = self
+            .gauges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut gauge = |name: &str, help: &str, v: usize| {
+            let m = ConstGauge::new(v);
+            m.encode(enc.encode_descriptor(name, help, None, m.metric_type())?)
+        };
+        gauge(
+            names::METRIC_CONFLICTING_POOLS,
+            "Number of conflicting pools",
+            g.conflicting_pools,
+        )?;
+        gauge(
+            names::METRIC_SERVICES_MATCHING,
+            "Number of Services LB-IPAM is responsible for",
+            g.services_matching,
+        )?;
+        gauge(
+            names::METRIC_SERVICES_UNSATISFIED,
+            "Number of Services whose IPAM request is not satisfied",
+            g.services_unsatisfied,
+        )?;
+        gauge(
+            "invalid_pools",
+            "Pools that cannot be applied (bad blocks or selector; Cilium sets no condition)",
+            g.invalid_pools,
+        )?;
+        gauge(
+            "leader",
+            "1 while this process holds the IPAM lease",
+            usize::from(self.leader.load(Ordering::Relaxed)),
+        )?;
+        // Address counts are floats as Prometheus has only floats: exact up to 2^53, rounded
+        // above (a `::/0` pool reports 2^128 ≈ 3.4e38).
+        type Count = fn(&crate::ipam::pool::PoolCounts) -> crate::ipam::alloc::IpCount;
+        let per_pool: [(&str, &str, Count); 2] = [
+            (
+                names::METRIC_IPS_AVAILABLE,
+                "Number of IPs available per pool",
+                |c| c.available,
+            ),
+            (names::METRIC_IPS_USED, "Number of IPs used per pool", |c| {
+                c.used
+            }),
+        ];
+        for (name, help, count) in per_pool {
+            let mut family = enc.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (pool, c) in &g.pools {
+                ConstGauge::new(count(c).to_f64())
+                    .encode(family.encode_family(&[("pool", pool.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renders the exposition text of every registered family.
+pub fn render(shared: &Shared) -> String {
+    let mut out = String::new();
+    let registry = shared.registry.read().unwrap_or_else(|p| p.into_inner());
+    // Writing into a String cannot fail, and no collector returns an error of its own.
+    let _ = prometheus_text::encode(&mut out, &registry);
     out
 }
 
@@ -152,7 +228,12 @@ pub async fn serve_with(
             "/metrics",
             get(move || {
                 let m = m.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], render(&m)) }
+                async move {
+                    (
+                        [("content-type", prometheus_text::CONTENT_TYPE)],
+                        render(&m),
+                    )
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -348,6 +429,134 @@ mod guard {
     }
 }
 
+/// A strict reader of the text format for tests: every line must be a `# HELP`, a `# TYPE` or
+/// a sample of a declared family, label values are unescaped as Prometheus does, and each value
+/// must parse.
+#[cfg(test)]
+pub(crate) mod exposition {
+    use std::collections::BTreeMap;
+
+    pub type Labels = Vec<(String, String)>;
+
+    #[derive(Debug, Default)]
+    pub struct Exposition {
+        /// Family name → type.
+        pub types: BTreeMap<String, String>,
+        /// (sample name, labels, value).
+        pub samples: Vec<(String, Labels, f64)>,
+    }
+
+    impl Exposition {
+        pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+            self.samples
+                .iter()
+                .find(|(n, l, _)| {
+                    n == name
+                        && l.len() == labels.len()
+                        && l.iter().zip(labels).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
+                })
+                .map(|s| s.2)
+        }
+    }
+
+    fn is_name(n: &str) -> bool {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    /// The family a sample belongs to: itself, or a histogram's for its series.
+    fn family<'a>(types: &BTreeMap<String, String>, sample: &'a str) -> Option<&'a str> {
+        if types.contains_key(sample) {
+            return Some(sample);
+        }
+        ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
+            let base = sample.strip_suffix(suffix)?;
+            (types.get(base)? == "histogram").then_some(base)
+        })
+    }
+
+    fn labels(text: &str) -> Result<(Labels, &str), String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        loop {
+            if let Some(after) = rest.strip_prefix('}') {
+                return Ok((out, after));
+            }
+            let (key, after) = rest
+                .split_once("=\"")
+                .ok_or(format!("no label in {text}"))?;
+            if !is_name(key) {
+                return Err(format!("bad label name {key:?}"));
+            }
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, c @ ('\\' | '"'))) => value.push(c),
+                        other => return Err(format!("bad escape {other:?} in {text}")),
+                    },
+                    Some((_, '\n')) => return Err(format!("raw newline in {text}")),
+                    Some((i, '"')) => break i,
+                    Some((_, c)) => value.push(c),
+                    None => return Err(format!("unterminated value in {text}")),
+                }
+            };
+            out.push((key.to_owned(), value));
+            rest = &after[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Exposition, String> {
+        let mut e = Exposition::default();
+        for line in text.lines() {
+            if let Some(help) = line.strip_prefix("# HELP ") {
+                let name = help.split(' ').next().unwrap_or_default();
+                if !is_name(name) {
+                    return Err(format!("bad HELP line {line:?}"));
+                }
+            } else if let Some(ty) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = ty.split_once(' ').ok_or(format!("bad TYPE {line:?}"))?;
+                if !is_name(name)
+                    || !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind)
+                {
+                    return Err(format!("bad TYPE line {line:?}"));
+                }
+                if e.types.insert(name.to_owned(), kind.to_owned()).is_some() {
+                    return Err(format!("family {name} declared twice"));
+                }
+            } else {
+                let end = line
+                    .find(['{', ' '])
+                    .ok_or(format!("bad sample {line:?}"))?;
+                let name = &line[..end];
+                if family(&e.types, name).is_none() {
+                    return Err(format!("sample {name} of no declared family"));
+                }
+                let (labels, rest) = match line[end..].strip_prefix('{') {
+                    Some(after) => labels(after)?,
+                    None => (Vec::new(), &line[end..]),
+                };
+                let value = rest
+                    .strip_prefix(' ')
+                    .ok_or(format!("no value: {line:?}"))?;
+                let value = match value {
+                    "+Inf" => f64::INFINITY,
+                    "-Inf" => f64::NEG_INFINITY,
+                    v => v.parse().map_err(|_| format!("bad value {line:?}"))?,
+                };
+                e.samples.push((name.to_owned(), labels, value));
+            }
+        }
+        Ok(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +585,7 @@ mod tests {
         use crate::ipam::pool::PoolCounts;
         let shared = Shared::default();
         let all = IpCount::from_span(u128::MAX);
+        shared.register_ipam();
         shared.gauges.lock().unwrap().pools = vec![(
             "v6-all".into(),
             PoolCounts {
@@ -391,6 +601,101 @@ mod tests {
             .unwrap();
         let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert_eq!(v, 2f64.powi(128), "{line}");
+    }
+
+    fn names_and_types(text: &str) -> Vec<(String, String)> {
+        exposition::parse(text).unwrap().types.into_iter().collect()
+    }
+
+    #[test]
+    fn ipam_series_keep_their_names_and_types() {
+        let shared = Shared::default();
+        assert_eq!(render(&shared), "", "no engine, no series");
+        shared.register_ipam();
+        // A loop restarted on the same `Shared` must not declare its families twice.
+        shared.register_ipam();
+        let p = names::METRICS_PREFIX;
+        let mut want: Vec<(String, String)> = [
+            ("conflicting_pools_total", "gauge"),
+            ("ips_available_total", "gauge"),
+            ("ips_used_total", "gauge"),
+            ("services_matching_total", "gauge"),
+            ("services_unsatisfied_total", "gauge"),
+            ("invalid_pools", "gauge"),
+            ("leader", "gauge"),
+            ("service_status_writes_total", "counter"),
+            ("pool_status_writes_total", "counter"),
+            ("status_write_errors_total", "counter"),
+            ("reconcile_duration_seconds", "histogram"),
+        ]
+        .iter()
+        .map(|(n, t)| (format!("{p}_{n}"), (*t).to_owned()))
+        .collect();
+        want.sort();
+        assert_eq!(names_and_types(&render(&shared)), want);
+    }
+
+    #[test]
+    fn ipam_values_are_what_the_loop_recorded() {
+        let shared = Shared::default();
+        shared.register_ipam();
+        shared.gauges.lock().unwrap().services_unsatisfied = 3;
+        shared.leader.store(true, Ordering::Relaxed);
+        shared.write_errors.inc();
+        shared.write_errors.inc();
+        shared.reconcile_duration.observe(0.0015);
+        let e = exposition::parse(&render(&shared)).unwrap();
+        let p = names::METRICS_PREFIX;
+        let v = |n: &str, l: &[(&str, &str)]| e.value(&format!("{p}_{n}"), l);
+        assert_eq!(v("services_unsatisfied_total", &[]), Some(3.0));
+        assert_eq!(v("leader", &[]), Some(1.0));
+        assert_eq!(v("status_write_errors_total", &[]), Some(2.0));
+        assert_eq!(v("service_status_writes_total", &[]), Some(0.0));
+        assert_eq!(v("reconcile_duration_seconds_count", &[]), Some(1.0));
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "0.001")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "0.002")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("reconcile_duration_seconds_bucket", &[("le", "+Inf")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        use crate::ipam::pool::PoolCounts;
+        let shared = Shared::default();
+        shared.register_ipam();
+        let nasty = "a\"b\\c\nd";
+        shared.gauges.lock().unwrap().pools = vec![(nasty.into(), PoolCounts::default())];
+        let text = render(&shared);
+        assert!(
+            text.contains(r#"{pool="a\"b\\c\nd"}"#),
+            "quote, backslash and newline escaped: {text}"
+        );
+        let e = exposition::parse(&text).unwrap();
+        let name = format!("{}_ips_used_total", names::METRICS_PREFIX);
+        assert_eq!(e.value(&name, &[("pool", nasty)]), Some(0.0));
+    }
+
+    #[test]
+    fn the_test_parser_rejects_what_prometheus_would() {
+        let ok = "# HELP x_total X.\n# TYPE x_total counter\nx_total{a=\"q\\\"\"} 1\n";
+        assert!(exposition::parse(ok).is_ok(), "{ok}");
+        for bad in [
+            "x_total 1\n",
+            "# TYPE x gauge\nx{a=\"unterminated} 1\n",
+            "# TYPE x gauge\nx{a=\"bad\\q\"} 1\n",
+            "# TYPE x gauge\nx{a=\"v\"} one\n",
+            "# TYPE x gauge\n# TYPE x gauge\n",
+        ] {
+            assert!(exposition::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -248,6 +248,7 @@ pub async fn run_ipam(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
     tokio::pin!(shutdown);
+    shared.register_ipam();
     let checker = tokio::spawn(check_api(
         client.clone(),
         shared.clone(),
@@ -607,6 +608,7 @@ impl Ipam {
             );
             self.leading = true;
         }
+        let started = std::time::Instant::now();
         // Write until a pass produces nothing new (our own echoes settle in one more pass).
         let mut total = 0;
         for _ in 0..3 {
@@ -621,6 +623,9 @@ impl Ipam {
                 break;
             }
         }
+        self.shared
+            .reconcile_duration
+            .observe(started.elapsed().as_secs_f64());
         let first = !self.shared.ready.load(Ordering::Relaxed);
         if total > 1000 || first {
             trim_heap();
@@ -705,11 +710,11 @@ impl Ipam {
                     self.attempts.remove(&target);
                     match w {
                         Written::Svc(s) => {
-                            self.shared.service_writes.fetch_add(1, Ordering::Relaxed);
+                            self.shared.service_writes.inc();
                             self.apply_svc(*s);
                         }
                         Written::Pool(p) => {
-                            self.shared.pool_writes.fetch_add(1, Ordering::Relaxed);
+                            self.shared.pool_writes.inc();
                             self.apply_pool(p);
                         }
                     }
@@ -722,7 +727,7 @@ impl Ipam {
         }
         drop(results);
         for (target, e) in failed {
-            self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+            self.shared.write_errors.inc();
             let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
             if conflict {
                 // Our copy is stale: read the current object, then try again.

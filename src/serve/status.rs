@@ -168,7 +168,10 @@ pub fn service_patch(status: &ServiceStatus, resource_version: &str) -> Value {
     })
 }
 
-/// The pool conditions to write (reference §1.3), on top of `current`.
+/// The pool conditions to write on top of `current`, as Cilium's operator writes them
+/// (operator/pkg/lbipam): the three counts as `Unknown` conditions carrying the number in the
+/// message, and `PoolConflict` true with the overlap or false once resolved. Other
+/// controllers' conditions are kept.
 pub fn pool_conditions(current: &[Condition], d: &DesiredPool, now: Timestamp) -> Vec<Condition> {
     let now = whole_seconds(now);
     let mut list = current.to_vec();

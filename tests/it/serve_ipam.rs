@@ -1085,3 +1085,52 @@ fn idle_connections_to_the_metrics_port_cannot_starve_it() {
     drop(idle);
     eprintln!("descriptors: {before} before, {during} with 1100 idle clients; healthz in {took:?}");
 }
+
+/// Series names written in `docs/serve-*.md`: every `lbctl_lbipam_…` and `lbctl_l2_…` token.
+fn documented_series() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for doc in ["docs/serve-ipam.md", "docs/serve-announce.md"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+        let text = std::fs::read_to_string(path).unwrap();
+        out.extend(
+            text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .filter(|t| t.starts_with("lbctl_lbipam_") || t.starts_with("lbctl_l2_"))
+                .map(str::to_owned),
+        );
+    }
+    out
+}
+
+#[test]
+fn metrics_match_the_documented_series_both_ways() {
+    let env = LabWithConfig::new(&["demo"]);
+    // Both engines, so both register their families (no policy: the announcer selects nothing).
+    let serve = Serve::start(&env.kubeconfig(), "node-a", &["--announce"]);
+    let t0 = Instant::now();
+    while serve.metric("lbctl_lbipam_leader") != Some(1.0) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "never led");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, body) = serve.get("/metrics");
+    assert_eq!(code, 200);
+    let served: std::collections::BTreeSet<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        documented_series(),
+        served,
+        "docs/serve-ipam.md and docs/serve-announce.md against /metrics"
+    );
+    // The leader's passes so far are in the histogram, and so are the announcer's recomputes
+    // (its watches' first lists make it compute once, selecting nothing).
+    assert!(serve.metric("lbctl_lbipam_reconcile_duration_seconds_count") >= Some(1.0));
+    while serve.metric("lbctl_l2_recompute_duration_seconds_count") < Some(1.0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the announcer never recomputed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
