@@ -207,6 +207,25 @@ pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugE
     Ok(v["ok"].take())
 }
 
+/// `lbctl debug TOPIC`: asks the running serve, renders its answer. What serve says it cannot
+/// answer exits 1; no serve to ask exits 3.
+pub async fn cmd(
+    args: &crate::cli::DebugArgs,
+    format: crate::output::OutputFormat,
+) -> anyhow::Result<String> {
+    use crate::output::{CodedError, Exit};
+    let path = args.socket.clone().unwrap_or_else(default_socket);
+    let topic = args.topic.name();
+    let v = query(&path, topic).await.map_err(|e| match e {
+        DebugError::Remote(m) => CodedError {
+            code: Exit::Problem,
+            message: m,
+        },
+        other => CodedError::unreachable(other.to_string()),
+    })?;
+    render(topic, &v, format)
+}
+
 /// Renders an answer: a table of its rows (`-o table|wide`), or JSON / YAML as given.
 pub fn render(
     topic: &str,

@@ -4,6 +4,7 @@ use super::fetch::{fetch, Plan, Scope};
 use super::render::{self, SummaryDoc, SummaryRow};
 use super::snapshot::Unread;
 use super::{Cluster, Report, Verdict};
+use crate::cli::{DoctorArgs, GlobalArgs, ListArgs};
 use crate::cluster::Connection;
 use crate::output::{to_yaml, CodedError, Exit, OutputFormat};
 
@@ -144,6 +145,49 @@ pub async fn run_all(
     };
     let fail = rows.iter().any(|r| r.result == Verdict::Fail);
     Ok((text, if fail { Exit::Problem } else { Exit::Ok }))
+}
+
+/// `lbctl doctor`: connects as the global flags say, walks the ladder for one Service (or
+/// summarises all with `--all`); the rendered output and the exit code.
+pub async fn cmd(args: &DoctorArgs, g: &GlobalArgs) -> anyhow::Result<(String, Exit)> {
+    let conn = g.target().connect().await?;
+    let ns = g
+        .namespace
+        .clone()
+        .unwrap_or(conn.default_namespace.clone());
+    if args.all {
+        let scope = (!g.all_namespaces).then_some(ns);
+        return run_all(&conn, scope, &args.cilium_namespace, g.output).await;
+    }
+    let arg = args.service.as_deref().unwrap_or_default();
+    let (ns, name) = parse_target(arg, &ns)?;
+    let probe = !args.no_probe;
+    run_one(&conn, &ns, &name, &args.cilium_namespace, probe, g.output).await
+}
+
+/// The listing commands.
+#[derive(Clone, Copy, Debug)]
+pub enum Listing {
+    Pools,
+    Policies,
+    Leases,
+}
+
+/// `lbctl pools|policies|leases`: connects as the global flags say; the rendered listing.
+pub async fn list(what: Listing, args: &ListArgs, g: &GlobalArgs) -> anyhow::Result<String> {
+    let conn = g.target().connect().await?;
+    let format = g.output;
+    match what {
+        Listing::Pools => super::listings::pools(&conn, args, format).await,
+        Listing::Policies => super::listings::policies(&conn, args, format).await,
+        Listing::Leases => {
+            let ns = g
+                .namespace
+                .clone()
+                .unwrap_or(conn.default_namespace.clone());
+            super::listings::leases(&conn, args, &ns, format).await
+        }
+    }
 }
 
 #[cfg(test)]
