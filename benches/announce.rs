@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{arping_rtts, median};
+use common::{arping_rtts, median, pct, rss_kib};
 use netlan::Lan;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbctl");
@@ -28,14 +28,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn pct(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 /// `services` LoadBalancer Services with VIPs 10.77.1.0 upwards (the first is `VIP`), one
@@ -132,15 +124,6 @@ fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<(T,
         }
     }
     None
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() {
@@ -305,7 +288,7 @@ fn main() {
             (lan.l2_announce_rows("n1", BIN, &sock).len() >= n).then_some(())
         });
         let took = held.map(|(_, d)| d);
-        let rss = rss_kib(node.0.id());
+        let rss = rss_kib(node.0.id()).unwrap_or(0);
         let log = dir.path().join("requests.jsonl");
         let count_puts = || -> usize {
             std::fs::read_to_string(&log)
@@ -354,7 +337,9 @@ fn main() {
             rate / n as f64
         );
         println!("  TCP connections from the node to the API server: {conns}");
-        println!("  Cilium's sizing (reference §4.1): QPS = #services / renewDeadline = {:.0}/s; client-go renews every retry period (2 s) = {:.0}/s", n as f64 / 5.0, n as f64 / 2.0);
+        // Cilium sizes the agent's client QPS as #services / renewDeadline (its L2 announcer
+        // docs); client-go's elector renews every retry period instead.
+        println!("  Cilium's sizing: QPS = #services / renewDeadline = {:.0}/s; client-go renews every retry period (2 s) = {:.0}/s", n as f64 / 5.0, n as f64 / 2.0);
         drop(node);
         drop(lab);
     }

@@ -1,4 +1,4 @@
-//! `lbctl serve --ipam` against the lab (DESIGN §8):
+//! `lbctl serve --ipam` against the lab, against its goals:
 //! - 10,000 new Services → all satisfied (goal ≤ 2 s, one status write each);
 //! - restart with 10,000 satisfied Services → 0 writes, 0 IPs changed, ready ≤ 1 s;
 //! - RSS of serve at 10,000 Services (goal ≤ 64 MiB);
@@ -6,7 +6,11 @@
 //!   cost from lab/HTTP cost.
 //!
 //! Run: `cargo bench --bench serve_ipam` (builds lbctl in release). `SERVE_BENCH_N` changes the
-//! number of Services. The lab runs in this process; serve is the real binary.
+//! number of Services. The lab runs in this process; serve is the real binary, in a process
+//! of its own, because its RSS is one of the figures.
+
+#[path = "common.rs"]
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,30 +26,8 @@ use lbctl::lab::{Lab, Scenario};
 use lbctl::model::pool::{v2, IpBlock};
 use serde_json::json;
 
-/// Counts live heap bytes so the controller's own footprint can be reported.
-struct Counting;
-
-static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { std::alloc::System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { std::alloc::System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::Counting = common::Counting;
 
 struct Serve {
     child: Child,
@@ -112,11 +94,7 @@ impl Serve {
     }
 
     fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        common::rss_kib(self.child.id())
     }
 }
 
@@ -147,7 +125,7 @@ fn svc(i: usize) -> Service {
 }
 
 fn pure_controller(n: usize) -> (Duration, usize) {
-    let live0 = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    let live0 = common::live();
     let mut c = Controller::new(EngineConfig::default());
     let _ = c.upsert_pool(PoolInput {
         spec: PoolSpec {
@@ -188,7 +166,7 @@ fn pure_controller(n: usize) -> (Duration, usize) {
     let took = t0.elapsed();
     assert_eq!(changes.services.len(), n);
     drop(changes);
-    let bytes = LIVE.load(std::sync::atomic::Ordering::Relaxed) - live0;
+    let bytes = common::live() - live0;
     std::hint::black_box(&c);
     (took, bytes)
 }

@@ -55,6 +55,17 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+impl GlobalArgs {
+    /// The cluster these flags select (`--request-timeout 0` waits forever).
+    pub fn target(&self) -> crate::cluster::Target {
+        crate::cluster::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            request_timeout: (!self.request_timeout.is_zero()).then_some(self.request_timeout),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder.

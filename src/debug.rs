@@ -210,6 +210,29 @@ pub async fn query(path: &Path, topic: &str) -> Result<serde_json::Value, DebugE
     Ok(v["ok"].take())
 }
 
+/// `lbctl debug TOPIC`: asks the running serve and prints its answer. What serve says it
+/// cannot answer exits 1; no serve to ask exits 3.
+pub async fn cmd(
+    args: &crate::cli::DebugArgs,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<crate::output::Exit> {
+    use crate::output::{CodedError, Exit};
+    let path = args.socket.clone().unwrap_or_else(default_socket);
+    let topic = args.topic.name();
+    let value = query(&path, topic).await.map_err(|e| match e {
+        DebugError::Remote(m) => CodedError {
+            code: Exit::Problem,
+            message: m,
+        },
+        other => CodedError::unreachable(other.to_string()),
+    })?;
+    printer.emit(&Answer {
+        topic,
+        value: &value,
+    })?;
+    Ok(Exit::Ok)
+}
+
 /// A topic's answer as `lbctl debug` prints it: JSON/YAML give the document as serve sent it;
 /// the table shows each topic's chosen columns, and `-o wide` every field of its rows.
 #[derive(serde::Serialize)]

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod debug;
+pub mod demo;
 pub mod doctor;
 pub mod duration;
 pub mod ipam;

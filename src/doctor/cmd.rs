@@ -4,6 +4,7 @@ use super::fetch::{fetch, Plan, Scope};
 use super::render::{self, ReportView, SummaryDoc, SummaryRow};
 use super::snapshot::Unread;
 use super::{Cluster, Report, Verdict};
+use crate::cli::{DoctorArgs, GlobalArgs, ListArgs};
 use crate::cluster::Connection;
 use crate::output::{CodedError, Exit, Printer};
 
@@ -122,6 +123,54 @@ pub async fn run_all(
     printer.emit(&doc)?;
     let fail = rows.iter().any(|r| r.result == Verdict::Fail);
     Ok(if fail { Exit::Problem } else { Exit::Ok })
+}
+
+/// `lbctl doctor`: connects as the global flags say, walks the ladder for one Service (or
+/// summarises all with `--all`); the rendered output and the exit code.
+pub async fn cmd(args: &DoctorArgs, g: &GlobalArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let conn = g.target().connect().await?;
+    let ns = g
+        .namespace
+        .clone()
+        .unwrap_or(conn.default_namespace.clone());
+    if args.all {
+        let scope = (!g.all_namespaces).then_some(ns);
+        return run_all(&conn, scope, &args.cilium_namespace, printer).await;
+    }
+    let arg = args.service.as_deref().unwrap_or_default();
+    let (ns, name) = parse_target(arg, &ns)?;
+    let probe = !args.no_probe;
+    run_one(&conn, &ns, &name, &args.cilium_namespace, probe, printer).await
+}
+
+/// The listing commands.
+#[derive(Clone, Copy, Debug)]
+pub enum Listing {
+    Pools,
+    Policies,
+    Leases,
+}
+
+/// `lbctl pools|policies|leases`: connects as the global flags say and prints the listing.
+pub async fn list(
+    what: Listing,
+    args: &ListArgs,
+    g: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<Exit> {
+    let conn = g.target().connect().await?;
+    match what {
+        Listing::Pools => super::listings::pools(&conn, args, printer).await?,
+        Listing::Policies => super::listings::policies(&conn, args, printer).await?,
+        Listing::Leases => {
+            let ns = g
+                .namespace
+                .clone()
+                .unwrap_or(conn.default_namespace.clone());
+            super::listings::leases(&conn, args, &ns, printer).await?
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 //! and [`render`] turns findings into the table, JSON and YAML the user sees.
 
 pub mod cmd;
-pub mod demo;
-pub mod demo_lan;
 pub mod engine;
 pub mod eval;
 pub mod fetch;

@@ -1,6 +1,7 @@
 //! The lab: an embedded, in-memory Kubernetes API server that kubectl and kube-rs use unmodified.
 
 mod auth;
+pub mod cmd;
 mod decode;
 mod defaults;
 mod discovery;

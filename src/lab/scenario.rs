@@ -130,6 +130,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "doctor-old-cilium-v2alpha1",
         include_str!("../../scenarios/doctor-old-cilium-v2alpha1.yaml"),
     ),
+    (
+        "doctor-engine-lbctl",
+        include_str!("../../scenarios/doctor-engine-lbctl.yaml"),
+    ),
+    (
+        "doctor-engine-cilium-not-running",
+        include_str!("../../scenarios/doctor-engine-cilium-not-running.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -344,6 +352,35 @@ mod tests {
             let s = Scenario::load(n).unwrap();
             assert!(!s.objects.is_empty(), "{n}");
         }
+    }
+
+    /// A scenario file added without its `EMBEDDED` entry would be missing from `lab
+    /// scenarios` and from `--scenario NAME` in an installed binary.
+    #[test]
+    fn every_scenario_file_is_embedded_under_its_name() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .map(|p| {
+                let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        let mut embedded: Vec<(String, String)> = EMBEDDED
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        embedded.sort();
+        let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&embedded),
+            names(&files),
+            "scenarios/*.yaml vs EMBEDDED"
+        );
+        assert_eq!(embedded, files, "each name embeds its own file");
     }
 
     #[test]

@@ -1,17 +1,22 @@
-//! `lbctl serve`: the wiring around the pure IPAM controller (DESIGN §4). Watchers feed a
-//! local cache; while this process leads, every batch of events goes through
-//! [`Controller::reconcile`] and only statuses that differ from the cluster are patched.
+//! `lbctl serve`: the engines a node runs (composed in [`compose`] from a [`ServePlan`]) and
+//! the IPAM loop, the wiring around the pure IPAM controller. Watchers feed a local cache;
+//! while this process leads, every batch of events goes through [`Controller::reconcile`] and
+//! only statuses that differ from the cluster are patched.
 //!
 //! The shape follows kube-rs' controller-rs: the reconcile step is a plain async function over
 //! the state and a context; HTTP endpoints and leader election sit apart.
 
+pub mod compose;
 pub mod convert;
 pub mod debug;
 pub mod leader;
 pub mod metrics;
+pub mod plan;
 pub mod status;
 
+pub use compose::{cmd, run, Started};
 pub use debug::DebugTopics;
+pub use plan::{HostDefaults, ServePlan};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -74,7 +79,8 @@ pub enum PoolVersion {
     V2alpha1,
 }
 
-/// `cilium.io/v2` when served, else the deprecated `v2alpha1` (reference §0).
+/// `cilium.io/v2` when served, else `v2alpha1`: Cilium before 1.18 serves the pool CRD only
+/// as `v2alpha1`, which later releases keep as a deprecated version.
 pub async fn detect_pool_version(client: &Client) -> Result<PoolVersion, ServeError> {
     let lp = ListParams::default().limit(1);
     match Api::<v2::CiliumLoadBalancerIPPool>::all(client.clone())

@@ -1134,3 +1134,88 @@ fn metrics_match_the_documented_series_both_ways() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `serve::run` in-process (as tests and benches call it, no binary): it reports where it
+/// listens, serves, and on shutdown returns after stepping down from the IPAM lease.
+#[test]
+fn serve_runs_in_process_and_steps_down_on_shutdown() {
+    use clap::Parser;
+    let env = LabWithConfig::new(&["demo"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("debug.sock");
+    let kc = env.kubeconfig();
+    let cli = lbctl::cli::Cli::try_parse_from([
+        "lbctl",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "serve",
+        "--node-name",
+        "in-process",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--debug-socket",
+        sock.to_str().unwrap(),
+        "--lease-duration",
+        "2s",
+        "--renew-deadline",
+        "1500ms",
+        "--retry-period",
+        "200ms",
+    ])
+    .unwrap();
+    let lbctl::cli::Command::Serve(args) = cli.command else {
+        unreachable!("parsed as serve")
+    };
+    let host = lbctl::serve::HostDefaults::detect();
+    let plan = lbctl::serve::ServePlan::from_args(&args, &cli.global, host).unwrap();
+    let rt = rt();
+    let client = rt.block_on(async { env.lab.client().unwrap() });
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let serve = tokio::spawn(lbctl::serve::run(
+            plan,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |s| {
+                let _ = started_tx.send(s.clone());
+            },
+        ));
+        let started = started_rx.await.expect("serve started");
+        assert_eq!(started.identity, "in-process");
+        assert!(started.ipam && !started.l2);
+        assert_ne!(
+            started.metrics.port(),
+            0,
+            "the bound port, not the asked one"
+        );
+        assert_eq!(started.debug_socket, sock);
+        assert!(started
+            .to_string()
+            .contains(&format!("metrics on http://{}/metrics", started.metrics)));
+        create_pool(&client, "lan-vips", vec![cidr("192.168.111.0/24")]).await;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), "demo");
+        eventually("demo-web gets an IP", Duration::from_secs(20), || async {
+            let s = svcs.get("demo-web").await.ok()?;
+            (!ingress(&s).is_empty()).then_some(())
+        })
+        .await;
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), serve)
+            .await
+            .expect("run returns after shutdown")
+            .unwrap()
+            .expect("a clean stop");
+        let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+        let holder = leases
+            .get(names::LBCTL_IPAM_LEASE)
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default();
+        assert_ne!(holder, "in-process", "the lease was released");
+        assert!(!sock.exists(), "the debug socket was removed");
+    });
+}

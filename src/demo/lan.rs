@@ -6,7 +6,7 @@
 //! are deleted on exit, on Ctrl-C, and (for the announcers, via PDEATHSIG) if the demo dies.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use crate::netns::{Lan, NetnsError};
@@ -42,9 +42,7 @@ impl DemoLan {
             let ns = format!("{id}-{name}");
             lan.ns_ip(&ns, &["route", "add", "default", "dev", "eth0"])?;
         }
-        let dir = std::env::temp_dir().join(format!("lbctl-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| NetnsError::Unexpected(format!("creating {}: {e}", dir.display())))?;
+        let dir = scratch_dir(&std::env::temp_dir(), std::process::id())?;
         lan.enter(YOU.0)?;
         Ok(DemoLan {
             lan,
@@ -204,6 +202,17 @@ impl DemoLan {
     }
 }
 
+/// This run's scratch directory under `base` (the lab's kubeconfig, the announcers' logs and
+/// debug sockets): ours alone (see [`crate::debug::private_dir`]), so another user of a shared
+/// temp directory can neither read the lab's credentials nor plant a link that the demo,
+/// running as root, would write through.
+fn scratch_dir(base: &Path, pid: u32) -> Result<PathBuf, NetnsError> {
+    let dir = base.join(format!("lbctl-demo-{pid}"));
+    crate::debug::private_dir(&dir)
+        .map_err(|e| NetnsError::Unexpected(format!("creating {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 fn terminate(child: &mut Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
         // SAFETY: signalling our own child by pid.
@@ -224,5 +233,33 @@ impl Drop for DemoLan {
         self.stop_announcers();
         let _ = std::fs::remove_dir_all(&self.dir);
         // The namespaces go when `lan` drops.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_scratch_directory_is_private_and_never_a_planted_one() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = scratch_dir(base.path(), 42).unwrap();
+        assert_eq!(dir, base.path().join("lbctl-demo-42"));
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A link planted where the next run will look is refused, and its target left alone.
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, base.path().join("lbctl-demo-43")).unwrap();
+        let e = scratch_dir(base.path(), 43).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // So is a directory others may write to.
+        let open = base.path().join("lbctl-demo-44");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(scratch_dir(base.path(), 44).is_err());
     }
 }

@@ -3,15 +3,20 @@
 //! The steps are data ([`STEPS`]) so the story can grow as engines land: when `serve --ipam`
 //! runs inside the lab, the Service gets its IP after the pool step and later steps reach the
 //! lease and ARP rungs.
+//!
+//! The demo sits above every other module: it runs the lab, LB IPAM and the L2 announcers,
+//! builds its LAN from network namespaces ([`lan`]), and asks doctor about the result.
+
+pub mod lan;
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::Value;
 
-use super::cmd::doctor_one;
-use super::demo_lan::DemoLan;
-use super::render::ReportView;
+use self::lan::DemoLan;
 use crate::cluster::Connection;
+use crate::doctor::cmd::doctor_one;
+use crate::doctor::render::ReportView;
 use crate::lab::{Lab, Scenario};
 use crate::output::{Exit, Render, Style};
 
