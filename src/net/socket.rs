@@ -22,7 +22,7 @@ use crate::net::bpf::Insn;
 use crate::net::codec::{self, ETHERTYPE_ARP, ETHERTYPE_IPV6};
 
 /// `sll_pkttype` of frames this host sent; AF_PACKET loops them back to every packet socket.
-const PACKET_OUTGOING: u8 = libc::PACKET_OUTGOING as u8;
+const PACKET_OUTGOING: u8 = libc::PACKET_OUTGOING;
 
 sockopt_impl!(
     /// `PACKET_IGNORE_OUTGOING` (Linux >= 4.20): the kernel stops looping our own
