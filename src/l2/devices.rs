@@ -12,13 +12,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use nix::net::if_::InterfaceFlags;
+
 use crate::l2::policy::Device;
 
 /// Name prefixes Cilium never auto-selects (its `excludedDevicePrefixes`).
 const EXCLUDED_PREFIXES: [&str; 5] = ["cilium_", "lo", "lxc", "cni", "docker"];
-const IFF_UP: u32 = 0x1;
-const IFF_LOOPBACK: u32 = 0x8;
-const IFF_SLAVE: u32 = 0x800;
 
 /// A device with the facts `lbctl debug devices` shows.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -81,17 +80,17 @@ fn is_veth(dir: &Path, uevent: &str) -> bool {
 fn exclusion(
     dir: &Path,
     name: &str,
-    flags: u32,
+    flags: InterfaceFlags,
     with_default_route: &BTreeSet<String>,
 ) -> Option<String> {
     let ty = read(&dir.join("type"));
     if ty != "1" {
         return Some(format!("not Ethernet (type {ty})"));
     }
-    if flags & IFF_LOOPBACK != 0 {
+    if flags.contains(InterfaceFlags::IFF_LOOPBACK) {
         return Some("loopback".to_string());
     }
-    if flags & IFF_SLAVE != 0 {
+    if flags.contains(InterfaceFlags::IFF_SLAVE) {
         return Some("bond slave".to_string());
     }
     if let Ok(master) = std::fs::read_link(dir.join("master")) {
@@ -126,11 +125,12 @@ pub fn scan_with(root: &Path, with_default_route: &BTreeSet<String>) -> Vec<Devi
             let dir = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
             let operstate = read(&dir.join("operstate"));
-            let flags = u32::from_str_radix(read(&dir.join("flags")).trim_start_matches("0x"), 16)
-                .unwrap_or(0);
+            // The kernel's `net_device_flags`, in hex.
+            let flags = i32::from_str_radix(read(&dir.join("flags")).trim_start_matches("0x"), 16)
+                .map_or(InterfaceFlags::empty(), InterfaceFlags::from_bits_truncate);
             // "unknown" is what many virtual devices report while working; only a state that
             // says the link is gone counts as down (a veth whose peer is down: lowerlayerdown).
-            let no_link = flags & IFF_UP == 0
+            let no_link = !flags.contains(InterfaceFlags::IFF_UP)
                 || matches!(operstate.as_str(), "down" | "lowerlayerdown" | "notpresent");
             let excluded = exclusion(&dir, &name, flags, with_default_route);
             let link_down = excluded.is_none() && no_link;

@@ -3,7 +3,7 @@
 //! with gratuitous ARP (request form) and unsolicited NAs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +13,9 @@ use tokio::time::Instant;
 use crate::l2::announcer::{Entry, Table};
 use crate::l2::consistency::Serving;
 use crate::l2::garp::GarpSchedule;
+use crate::net::bpf;
 use crate::net::codec::{self, Frame};
-use crate::net::socket::{BpfInsn, PacketSocket};
+use crate::net::socket::{join_solicited_node, PacketSocket};
 
 /// How many gratuitous announcements follow a takeover, and how far apart: Linux replaces a
 /// neighbour entry at once only on a true gratuitous ARP, and ignores other updates for a second
@@ -39,65 +40,6 @@ fn bump(stats: &Stats, ip: IpAddr, iface: &str, f: impl FnOnce(&mut Counters)) {
     f(s.entry((ip, iface.to_string())).or_default());
 }
 
-const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
-const LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
-const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> BpfInsn {
-    BpfInsn { code, jt, jf, k }
-}
-
-/// ARP requests only: the daemon never copies other frames.
-fn arp_request_filter() -> Vec<BpfInsn> {
-    vec![
-        insn(LD_H_ABS, 0, 0, 20), // ARP operation
-        insn(JEQ_K, 0, 1, 1),
-        insn(RET_K, 0, 0, 0x4_0000),
-        insn(RET_K, 0, 0, 0),
-    ]
-}
-
-/// ICMPv6 Neighbor Solicitations without extension headers.
-fn ns_filter() -> Vec<BpfInsn> {
-    vec![
-        insn(LD_B_ABS, 0, 0, 20), // IPv6 next header
-        insn(JEQ_K, 0, 3, 58),
-        insn(LD_B_ABS, 0, 0, 54), // ICMPv6 type
-        insn(JEQ_K, 0, 1, 135),
-        insn(RET_K, 0, 0, 0x4_0000),
-        insn(RET_K, 0, 0, 0),
-    ]
-}
-
-/// Joins the solicited-node group of `ip` on `ifindex` through an IPv6 socket, so the NIC
-/// accepts the 33:33:ff:… frames and MLD-snooping switches forward them (Cilium #41678, #46274).
-/// The membership lasts as long as the returned socket.
-fn join_solicited_node(ifindex: u32, ip: Ipv6Addr) -> std::io::Result<std::net::UdpSocket> {
-    use std::os::fd::AsRawFd;
-    let sock = std::net::UdpSocket::bind("[::]:0")?;
-    let mreq = libc::ipv6_mreq {
-        ipv6mr_multiaddr: libc::in6_addr {
-            s6_addr: codec::solicited_node(ip).octets(),
-        },
-        ipv6mr_interface: ifindex,
-    };
-    // SAFETY: valid fd and a correctly sized ipv6_mreq.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_IPV6,
-            libc::IPV6_ADD_MEMBERSHIP,
-            &mreq as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::ipv6_mreq>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(sock)
-}
-
 /// Whether this process can answer on an interface (`Err` says why not, e.g. no CAP_NET_RAW for
 /// the ARP socket), keyed by (name, ifindex) so a recreated interface is tried afresh. The
 /// announcer does not contend for Services that could only be announced where it cannot.
@@ -106,7 +48,7 @@ pub type Unanswerable = Arc<Mutex<BTreeMap<(String, u32), Result<(), String>>>>;
 /// Opens (and closes) the ARP socket the responder would use on `ifindex`: whether this process
 /// can answer there at all. Must be called inside a Tokio runtime.
 pub fn probe_arp_socket(ifindex: u32) -> std::io::Result<()> {
-    PacketSocket::open_arp(ifindex, &arp_request_filter()).map(drop)
+    PacketSocket::open_arp(ifindex, &bpf::arp_requests()).map(drop)
 }
 
 /// Fault injection for tests of the announcer's self-check (`LBCTL_L2_FAULTS`, comma-separated):
@@ -247,7 +189,7 @@ async fn serve_interface(
         tracing::error!(interface = %name, "interface has no Ethernet address; cannot announce");
         return;
     };
-    let arp = match PacketSocket::open_arp(link.index, &arp_request_filter()) {
+    let arp = match PacketSocket::open_arp(link.index, &bpf::arp_requests()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(interface = %name, error = %e, "cannot open ARP socket (needs CAP_NET_RAW); giving up this interface's Services");
@@ -262,7 +204,7 @@ async fn serve_interface(
             return;
         }
     };
-    let nd = PacketSocket::open_ipv6(link.index, &ns_filter()).ok();
+    let nd = PacketSocket::open_ipv6(link.index, &bpf::neighbor_solicits()).ok();
     let link_local = link
         .addrs
         .iter()
@@ -272,7 +214,7 @@ async fn serve_interface(
             _ => None,
         });
     let mut announced: HashMap<IpAddr, Instant> = HashMap::new();
-    let mut groups: HashMap<Ipv6Addr, std::net::UdpSocket> = HashMap::new();
+    let mut groups: HashMap<Ipv6Addr, UdpSocket> = HashMap::new();
     let mut garps = GarpSchedule::new(GARP_COUNT, GARP_SPACING);
     let mut buf = vec![0u8; 2048];
     let mut buf6 = vec![0u8; 2048];
@@ -417,32 +359,6 @@ async fn recv_opt(s: Option<&PacketSocket>, buf: &mut [u8]) -> Option<std::io::R
 mod tests {
     use super::*;
 
-    /// Runs a classic BPF program over a frame (enough of the VM for our filters).
-    fn run_bpf(prog: &[BpfInsn], pkt: &[u8]) -> u32 {
-        let (mut a, mut pc) = (0u32, 0usize);
-        loop {
-            let i = prog[pc];
-            match i.code {
-                LD_H_ABS => {
-                    a = pkt
-                        .get(i.k as usize..i.k as usize + 2)
-                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as u32)
-                }
-                LD_B_ABS => a = pkt.get(i.k as usize).copied().unwrap_or(0) as u32,
-                JEQ_K => {
-                    pc += if a == i.k {
-                        i.jt as usize
-                    } else {
-                        i.jf as usize
-                    };
-                }
-                RET_K => return i.k,
-                _ => panic!("unexpected insn"),
-            }
-            pc += 1;
-        }
-    }
-
     #[test]
     fn requests_from_group_or_zero_senders_are_not_answered() {
         let me: codec::Mac = "02:00:00:00:00:01".parse().unwrap();
@@ -476,29 +392,5 @@ mod tests {
         let mut r = req("02:00:00:00:00:01", "10.0.0.1");
         r.op = codec::ArpOp::Reply;
         assert!(!deserves_answer(&r));
-    }
-
-    #[test]
-    fn filters_pass_only_requests_and_solicitations() {
-        let mac: codec::Mac = "02:00:00:00:00:01".parse().unwrap();
-        let req = codec::encode_arp_request(
-            mac,
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.2".parse().unwrap(),
-        );
-        let rep = codec::encode_arp_reply(
-            mac,
-            "10.0.0.2".parse().unwrap(),
-            mac,
-            "10.0.0.1".parse().unwrap(),
-        );
-        assert!(run_bpf(&arp_request_filter(), &req) > 0);
-        assert_eq!(run_bpf(&arp_request_filter(), &rep), 0);
-        let target: Ipv6Addr = "fd00::10".parse().unwrap();
-        let ns = codec::encode_neighbor_solicit(mac, "fe80::1".parse().unwrap(), target);
-        let na = codec::encode_unsolicited_na(mac, "fe80::1".parse().unwrap(), target);
-        assert!(run_bpf(&ns_filter(), &ns) > 0);
-        assert_eq!(run_bpf(&ns_filter(), &na), 0);
-        assert_eq!(run_bpf(&ns_filter(), &req), 0);
     }
 }

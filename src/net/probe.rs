@@ -10,9 +10,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant, SystemTime};
 
+use nix::errno::Errno;
+
+use crate::net::bpf;
 use crate::net::codec::{self, ArpOp, Frame, Mac};
 use crate::net::link::{self, Egress, LinkError};
-use crate::net::socket::{self, PacketSocket};
+use crate::net::socket::PacketSocket;
 
 /// Why a probe could not run. [`ProbeError::exit_code`] maps it to the CLI's exit codes.
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +296,7 @@ impl Session {
                     Some(IpAddr::V4(s)) => s,
                     _ => Ipv4Addr::UNSPECIFIED,
                 };
-                let sock = PacketSocket::open_arp(link.index, &socket::arp_filter(v4));
+                let sock = PacketSocket::open_arp(link.index, &bpf::arp_from(v4));
                 (sock, src, codec::encode_arp_request(mac, src4, v4))
             }
             IpAddr::V6(v6) => {
@@ -302,15 +305,15 @@ impl Session {
                     Some(IpAddr::V6(s)) => s,
                     _ => Ipv6Addr::UNSPECIFIED,
                 };
-                let sock = PacketSocket::open_ipv6(link.index, &socket::na_filter(v6));
+                let sock = PacketSocket::open_ipv6(link.index, &bpf::neighbor_adverts_for(v6));
                 (sock, src, codec::encode_neighbor_solicit(mac, src6, v6))
             }
         };
-        let sock = sock.map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::PermissionDenied {
+        let sock = sock.map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::EPERM | Errno::EACCES) => ProbeError::PermissionDenied {
                 iface: link.name.clone(),
             },
-            Some(libc::ENODEV) => ProbeError::NoSuchInterface(link.name.clone()),
+            Some(Errno::ENODEV) => ProbeError::NoSuchInterface(link.name.clone()),
             _ => ProbeError::Io {
                 iface: link.name.clone(),
                 source: e,
