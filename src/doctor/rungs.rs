@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::eval::{labels_text, sample_block, service_facts, yaml_list, Cluster, Engine, SvcFacts};
-use super::snapshot::{conditions, name_of, namespace_of, newest, parse_go_duration};
+use super::snapshot::{name_of, newest, parse_go_duration, svc_conditions, svc_key};
 use super::{Finding, Verdict};
 use crate::ipam::block::reserves_first_last;
 use crate::ipam::engine::{is_compatible, Incompatible, TrafficPolicy};
@@ -72,7 +72,12 @@ impl Cluster<'_> {
     /// Rung 0. `None`: stop (nothing further can be judged); `Some(responsible)`.
     pub(crate) fn rung0(&self, f: &SvcFacts<'_>, out: &mut Vec<Finding>) -> Option<bool> {
         let kref = &f.kref;
-        let ty = super::snapshot::str_at(f.raw, &["spec", "type"]).unwrap_or("ClusterIP");
+        let ty = f
+            .raw
+            .spec
+            .as_ref()
+            .and_then(|s| s.type_.as_deref())
+            .unwrap_or("ClusterIP");
         if !f.view.is_load_balancer {
             out.push(
                 Finding::new(0, "service-type", Fail)
@@ -265,18 +270,18 @@ impl Cluster<'_> {
             let mut fails = Vec::new();
             let mut fixes = Vec::new();
             let mut notes = Vec::new();
-            if !f.requested.invalid.is_empty() {
-                let entries: Vec<String> = f
-                    .requested
-                    .invalid
-                    .iter()
-                    .map(|e| format!("{e:?}"))
-                    .collect();
+            if !f.invalid_ips.is_empty() {
+                let entries: Vec<String> = f.invalid_ips.iter().map(|e| format!("{e:?}")).collect();
                 fails.push(format!(
                     "{key}: unparsable entries {} (Cilium drops them silently)",
                     entries.join(", ")
                 ));
-                let valid: Vec<String> = f.requested.ips.iter().map(ToString::to_string).collect();
+                let valid: Vec<String> = f
+                    .view
+                    .requested_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
                 let list = if valid.is_empty() {
                     "<IP>".to_owned()
                 } else {
@@ -290,7 +295,7 @@ impl Cluster<'_> {
                     n::ANNOTATION_IPS_LEGACY
                 ));
             }
-            for ip in &f.requested.ips {
+            for ip in &f.view.requested_ips {
                 match self.pool_of_ip(*ip) {
                     None => {
                         fails.push(format!("{ip}: in no pool's range (condition no_pool)"));
@@ -361,7 +366,7 @@ impl Cluster<'_> {
         }
 
         // Sharing: any IP this Service asks for or holds that another Service holds too.
-        let mut ips: Vec<IpAddr> = f.requested.ips.clone();
+        let mut ips: Vec<IpAddr> = f.view.requested_ips.clone();
         for ip in &f.view.ingress_ips {
             if !ips.contains(ip) {
                 ips.push(*ip);
@@ -428,7 +433,7 @@ impl Cluster<'_> {
         });
 
         // The condition, judged last so it can point at the check that explains it.
-        let conds = conditions(f.raw, n::SVC_SATISFIED_CONDITION_TYPES);
+        let conds = svc_conditions(f.raw, n::SVC_SATISFIED_CONDITION_TYPES);
         let explained: Vec<&str> = specific
             .iter()
             .chain(pools.iter())
@@ -683,7 +688,7 @@ impl Cluster<'_> {
             }
         }
         let pending = f.view.ingress_ips.is_empty();
-        out.push(if !free && pending && f.requested.ips.is_empty() {
+        out.push(if !free && pending && f.view.requested_ips.is_empty() {
             let p = usable[0];
             let after = p.ranges.last().map(|r| (next_ip(r.to, 1), next_ip(r.to, 10)));
             let fix = match after {
@@ -1293,7 +1298,10 @@ impl Cluster<'_> {
                 .snap
                 .services
                 .iter()
-                .map(|s| n::l2_lease_name(namespace_of(s), name_of(s)))
+                .map(|s| {
+                    let (ns, name) = svc_key(s);
+                    n::l2_lease_name(ns, name)
+                })
                 .collect();
             let l2: Vec<&String> = self
                 .leases
