@@ -126,6 +126,7 @@ pub struct PolicyInfo {
     pub service_match_labels: BTreeMap<String, String>,
     pub node_selector: Result<CompiledSelector, String>,
     pub node_selector_text: String,
+    pub node_match_labels: BTreeMap<String, String>,
     pub load_balancer_ips: bool,
     pub external_ips: bool,
     pub interfaces: Vec<String>,
@@ -352,7 +353,8 @@ fn policy_info(v: &Value) -> PolicyInfo {
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);
     let (service_selector, service_selector_text, service_match_labels, _) =
         selector_from(spec.get("serviceSelector"));
-    let (node_selector, node_selector_text, _, _) = selector_from(spec.get("nodeSelector"));
+    let (node_selector, node_selector_text, node_match_labels, _) =
+        selector_from(spec.get("nodeSelector"));
     let interfaces: Vec<String> = arr(&spec, &["interfaces"])
         .iter()
         .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
@@ -379,6 +381,7 @@ fn policy_info(v: &Value) -> PolicyInfo {
         service_match_labels,
         node_selector,
         node_selector_text,
+        node_match_labels,
         load_balancer_ips: spec
             .get("loadBalancerIPs")
             .and_then(Value::as_bool)
@@ -683,7 +686,7 @@ impl<'a> Cluster<'a> {
     pub(crate) fn pool_of_ip(&self, ip: IpAddr) -> Option<(&PoolInfo, &BlockRange)> {
         self.pools
             .iter()
-            .find_map(|p| p.ranges.iter().find(|r| contains(r, ip)).map(|r| (p, r)))
+            .find_map(|p| p.ranges.iter().find(|r| r.contains(ip)).map(|r| (p, r)))
     }
 
     /// Report for a Service that does not exist.
@@ -811,37 +814,26 @@ impl Cluster<'_> {
     }
 }
 
-pub(crate) fn contains(r: &BlockRange, ip: IpAddr) -> bool {
-    match (r.from, r.to, ip) {
-        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
-        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
-        _ => false,
-    }
-}
-
 pub(crate) fn yaml_list(items: &[&str]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// A sample block on the nodes' subnet for "create a pool" fixes: the top of the nodes' /24,
-/// which users must still check is free.
+/// A sample block on the nodes' subnet for "create a pool" fixes: .240 to .250 of the first
+/// node InternalIP's /24, which users must still check is free.
 pub(crate) fn sample_block(cluster: &Cluster<'_>) -> (String, String) {
-    let ip = cluster
+    let net = cluster
         .snap
         .nodes
         .iter()
         .flat_map(|nd| arr(nd, &["status", "addresses"]))
         .filter(|a| str_at(a, &["type"]) == Some("InternalIP"))
         .filter_map(|a| str_at(a, &["address"]))
-        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok());
-    match ip {
-        Some(ip) => {
-            let o = ip.octets();
-            (
-                format!("{}.{}.{}.240", o[0], o[1], o[2]),
-                format!("{}.{}.{}.250", o[0], o[1], o[2]),
-            )
-        }
-        None => ("192.0.2.240".into(), "192.0.2.250".into()),
-    }
+        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok())
+        .and_then(|ip| ipnet::Ipv4Net::new(ip, 24).ok())
+        .map_or(std::net::Ipv4Addr::new(192, 0, 2, 0), |n| n.network());
+    let at = |host: i128| {
+        crate::ipam::alloc::ip_offset(IpAddr::V4(net), host)
+            .map_or_else(String::new, |ip| ip.to_string())
+    };
+    (at(240), at(250))
 }

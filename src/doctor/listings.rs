@@ -112,7 +112,7 @@ pub async fn pools(
                         .view
                         .ingress_ips
                         .iter()
-                        .any(|ip| p.ranges.iter().any(|r| super::eval::contains(r, *ip)))
+                        .any(|ip| p.ranges.iter().any(|r| r.contains(*ip)))
                 })
                 .map(|s| {
                     let (ns, name) = super::snapshot::svc_key(s);

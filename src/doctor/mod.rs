@@ -10,6 +10,7 @@ pub mod demo_lan;
 pub mod engine;
 pub mod eval;
 pub mod fetch;
+mod fix;
 pub mod listings;
 pub mod probe;
 pub mod render;
