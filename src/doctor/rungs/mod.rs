@@ -183,3 +183,67 @@ impl Cluster<'_> {
         candidates
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Snapshot, Verdict};
+    use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use serde_json::json;
+
+    fn svc(name: &str, ingress: Option<&str>) -> Service {
+        let status = match ingress {
+            Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip}]}}),
+            None => json!({}),
+        };
+        serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": name},
+            "spec": {"type": "LoadBalancer"}, "status": status}))
+        .unwrap()
+    }
+
+    /// A full pool at the very top of the IPv4 space has no addresses after it: the fix must
+    /// not propose a block inside the pool itself (it used to saturate to 255.255.255.255).
+    #[test]
+    fn capacity_fix_never_proposes_addresses_past_the_family_end() {
+        let pending = svc("pending", None);
+        let snap = Snapshot {
+            pools: Some(vec![json!({"metadata": {"name": "top"},
+                "spec": {"blocks": [{"cidr": "255.255.255.255/32"}]}})]),
+            services: vec![svc("holder", Some("255.255.255.255")), pending.clone()],
+            ..Snapshot::default()
+        };
+        let report = Cluster::new(&snap).diagnose(&pending);
+        let cap = report
+            .findings
+            .iter()
+            .find(|f| f.check == "capacity")
+            .unwrap();
+        assert_eq!(cap.verdict, Verdict::Fail);
+        assert_eq!(cap.fix, "kubectl edit ippool top   # add a block");
+    }
+
+    /// Below the top, the fix proposes the ten addresses right after the pool.
+    #[test]
+    fn capacity_fix_proposes_the_next_ten_addresses() {
+        let pending = svc("pending", None);
+        let snap = Snapshot {
+            pools: Some(vec![json!({"metadata": {"name": "p"},
+                "spec": {"blocks": [{"start": "10.0.0.255"}]}})]),
+            services: vec![svc("holder", Some("10.0.0.255")), pending.clone()],
+            ..Snapshot::default()
+        };
+        let report = Cluster::new(&snap).diagnose(&pending);
+        let cap = report
+            .findings
+            .iter()
+            .find(|f| f.check == "capacity")
+            .unwrap();
+        assert_eq!(cap.verdict, Verdict::Fail);
+        assert!(
+            cap.fix
+                .contains("\"start\":\"10.0.1.0\",\"stop\":\"10.0.1.9\""),
+            "{}",
+            cap.fix
+        );
+    }
+}
