@@ -98,7 +98,7 @@ async fn summarize(
     let mut rows: Vec<SummaryRow> = snap
         .services
         .iter()
-        .filter(|s| s["spec"]["type"] == "LoadBalancer")
+        .filter(|s| super::snapshot::is_load_balancer(s))
         .map(|s| SummaryRow::from(&cluster.diagnose(s)))
         .collect();
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));

@@ -257,10 +257,8 @@ pub fn decide(e: &Evidence) -> Decision {
         );
         d.expected = "one LB IPAM engine".into();
         d.fix = format!(
-            "# keep one: stop lbctl's IPAM\nkubectl -n {ns} scale deployment/lbctl-ipam --replicas=0\n# or turn off Cilium's:\nkubectl -n {ns} patch configmap {} --type merge -p '{{\"data\":{{\"{}\":\"false\"}}}}'\nkubectl -n {ns} rollout restart deployment/{}",
-            n::CILIUM_CONFIG_MAP,
-            n::CFG_ENABLE_LB_IPAM,
-            n::OPERATOR_DEPLOYMENT
+            "# keep one: stop lbctl's IPAM\nkubectl -n {ns} scale deployment/lbctl-ipam --replicas=0\n# or turn off Cilium's:\n{}",
+            super::fix::patch_config(ns, n::CFG_ENABLE_LB_IPAM, "false", &super::fix::operator())
         );
         return d;
     }

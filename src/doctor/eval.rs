@@ -7,22 +7,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
 
 use super::snapshot::{
-    arr, at, conditions, name_of, namespace_of, newest, parse_time, str_at, str_map, Condition,
-    Snapshot, Source,
+    arr, at, conditions, name_of, namespace_of, newest, parse_time, str_at, str_map, svc_key,
+    Condition, Snapshot, Source,
 };
 use super::{Finding, Report, Verdict};
 use crate::ipam::block::{parse_blocks, AllowFirstLast, BlockRange, BlockSpec};
-use crate::ipam::engine::{
-    requested_ips, sharing_cross_namespace, EngineConfig, IpFamilyPolicy, PortView, RequestedIps,
-    ServiceView, TrafficPolicy,
-};
+use crate::ipam::engine::{service_labels, EngineConfig, ServiceView};
 use crate::ipam::pool::{PoolCounts, PoolSpec, PoolStore};
-use crate::ipam::Family;
 use crate::model::names as n;
-use crate::model::selector::{service_labels_with_meta, CompiledSelector, LabelSelector};
+use crate::model::selector::{CompiledSelector, LabelSelector};
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -129,6 +126,7 @@ pub struct PolicyInfo {
     pub service_match_labels: BTreeMap<String, String>,
     pub node_selector: Result<CompiledSelector, String>,
     pub node_selector_text: String,
+    pub node_match_labels: BTreeMap<String, String>,
     pub load_balancer_ips: bool,
     pub external_ips: bool,
     pub interfaces: Vec<String>,
@@ -355,7 +353,8 @@ fn policy_info(v: &Value) -> PolicyInfo {
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);
     let (service_selector, service_selector_text, service_match_labels, _) =
         selector_from(spec.get("serviceSelector"));
-    let (node_selector, node_selector_text, _, _) = selector_from(spec.get("nodeSelector"));
+    let (node_selector, node_selector_text, node_match_labels, _) =
+        selector_from(spec.get("nodeSelector"));
     let interfaces: Vec<String> = arr(&spec, &["interfaces"])
         .iter()
         .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
@@ -382,6 +381,7 @@ fn policy_info(v: &Value) -> PolicyInfo {
         service_match_labels,
         node_selector,
         node_selector_text,
+        node_match_labels,
         load_balancer_ips: spec
             .get("loadBalancerIPs")
             .and_then(Value::as_bool)
@@ -453,12 +453,15 @@ fn lease_rbac(snap: &Snapshot) -> LeaseRbac {
     }
 }
 
-/// The Service as LB-IPAM sees it, plus what doctor needs beyond that.
+/// The Service as LB-IPAM sees it (the engine's own conversion), plus what doctor needs
+/// beyond that.
 pub struct SvcFacts<'v> {
-    pub raw: &'v Value,
+    pub raw: &'v Service,
     pub view: ServiceView,
+    /// The labels pool and policy selectors see (with the synthetic name/namespace ones).
     pub labels: BTreeMap<String, String>,
-    pub requested: RequestedIps,
+    /// Requested-IP entries that are not IP addresses.
+    pub invalid_ips: Vec<String>,
     pub spec_lb_ip: Option<String>,
     /// Which annotation key carried the requested IPs (primary or legacy alias).
     pub ips_key: Option<&'static str>,
@@ -468,103 +471,22 @@ pub struct SvcFacts<'v> {
     pub kref: String,
 }
 
-pub fn service_facts(v: &Value) -> SvcFacts<'_> {
-    let namespace = namespace_of(v).to_owned();
-    let name = name_of(v).to_owned();
-    let labels_raw = str_map(v, &["metadata", "labels"]);
-    let ann = str_map(v, &["metadata", "annotations"]);
-    let pick = |primary: &'static str, legacy: &'static str| {
-        if ann.contains_key(primary) {
-            Some(primary)
-        } else if ann.contains_key(legacy) {
-            Some(legacy)
-        } else {
-            None
-        }
-    };
-    let ips_key = pick(n::ANNOTATION_IPS, n::ANNOTATION_IPS_LEGACY);
-    let sharing_key_name = pick(n::ANNOTATION_SHARING_KEY, n::ANNOTATION_SHARING_KEY_LEGACY);
-    let cross_key = pick(
-        n::ANNOTATION_SHARING_CROSS_NS,
-        n::ANNOTATION_SHARING_CROSS_NS_LEGACY,
-    );
-    let spec_lb_ip = str_at(v, &["spec", "loadBalancerIP"])
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let requested = requested_ips(
-        spec_lb_ip.as_deref(),
-        ips_key.and_then(|k| ann.get(k)).map(String::as_str),
-    );
-    let ingress_ips: Vec<IpAddr> = arr(v, &["status", "loadBalancer", "ingress"])
-        .iter()
-        .filter_map(|i| i.get("ip").and_then(Value::as_str))
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let ports = arr(v, &["spec", "ports"])
-        .iter()
-        .filter_map(|p| {
-            Some(PortView {
-                port: u16::try_from(p.get("port")?.as_u64()?).ok()?,
-                protocol: p
-                    .get("protocol")
-                    .and_then(Value::as_str)
-                    .unwrap_or("TCP")
-                    .to_owned(),
-            })
-        })
-        .collect();
-    let view = ServiceView {
-        namespace: namespace.clone(),
-        name: name.clone(),
-        labels: labels_raw.clone(),
-        is_load_balancer: str_at(v, &["spec", "type"]) == Some("LoadBalancer"),
-        load_balancer_class: str_at(v, &["spec", "loadBalancerClass"]).map(str::to_owned),
-        ip_family_policy: match str_at(v, &["spec", "ipFamilyPolicy"]) {
-            Some("SingleStack") => Some(IpFamilyPolicy::SingleStack),
-            Some("PreferDualStack") => Some(IpFamilyPolicy::PreferDualStack),
-            Some("RequireDualStack") => Some(IpFamilyPolicy::RequireDualStack),
-            _ => None,
-        },
-        ip_families: arr(v, &["spec", "ipFamilies"])
-            .iter()
-            .filter_map(|f| match f.as_str() {
-                Some("IPv4") => Some(Family::V4),
-                Some("IPv6") => Some(Family::V6),
-                _ => None,
-            })
-            .collect(),
-        requested_ips: requested.ips.clone(),
-        sharing_key: sharing_key_name
-            .and_then(|k| ann.get(k))
-            .cloned()
-            .unwrap_or_default(),
-        sharing_cross_namespace: sharing_cross_namespace(
-            cross_key.and_then(|k| ann.get(k)).map(String::as_str),
-        ),
-        ports,
-        external_traffic_policy: if str_at(v, &["spec", "externalTrafficPolicy"]) == Some("Local") {
-            TrafficPolicy::Local
-        } else {
-            TrafficPolicy::Cluster
-        },
-        selector: str_map(v, &["spec", "selector"]),
-        ingress_ips,
-    };
-    let labels = service_labels_with_meta(Some(&labels_raw), &namespace, &name);
+pub fn service_facts(svc: &Service) -> SvcFacts<'_> {
+    let f = crate::ipam::service::facts(svc);
     SvcFacts {
-        raw: v,
-        labels,
-        requested,
-        spec_lb_ip,
-        ips_key,
-        sharing_key_name,
-        external_ips: arr(v, &["spec", "externalIPs"])
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        kref: format!("-n {namespace} svc/{name}"),
-        view,
+        raw: svc,
+        labels: service_labels(&f.view),
+        kref: format!("-n {} svc/{}", f.view.namespace, f.view.name),
+        external_ips: svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.external_ips.clone())
+            .unwrap_or_default(),
+        view: f.view,
+        invalid_ips: f.invalid_ips,
+        spec_lb_ip: f.spec_lb_ip,
+        ips_key: f.ips_key,
+        sharing_key_name: f.sharing_key_name,
     }
 }
 
@@ -605,12 +527,9 @@ impl<'a> Cluster<'a> {
         let mut services = HashMap::with_capacity(snap.services.len());
         let mut holders: HashMap<IpAddr, Vec<usize>> = HashMap::new();
         for (i, s) in snap.services.iter().enumerate() {
-            services.insert((namespace_of(s).to_owned(), name_of(s).to_owned()), i);
-            for ip in arr(s, &["status", "loadBalancer", "ingress"])
-                .iter()
-                .filter_map(|i| i.get("ip").and_then(Value::as_str))
-                .filter_map(|s| s.parse::<IpAddr>().ok())
-            {
+            let (ns, name) = svc_key(s);
+            services.insert((ns.to_owned(), name.to_owned()), i);
+            for ip in super::snapshot::ingress_ips(s) {
                 let h = holders.entry(ip).or_default();
                 if !h.contains(&i) {
                     h.push(i);
@@ -638,8 +557,8 @@ impl<'a> Cluster<'a> {
             let owner = owners
                 .first()
                 .map(|i| {
-                    let s = &snap.services[*i];
-                    format!("{}/{}", namespace_of(s), name_of(s))
+                    let (ns, name) = svc_key(&snap.services[*i]);
+                    format!("{ns}/{name}")
                 })
                 .unwrap_or_default();
             let names: Vec<String> = store.iter().map(|p| p.name().to_owned()).collect();
@@ -742,17 +661,17 @@ impl<'a> Cluster<'a> {
     }
 
     /// Other Services holding `ip` in their ingress.
-    pub(crate) fn holders_of(&self, ip: IpAddr, me: &SvcFacts<'_>) -> Vec<&'a Value> {
+    pub(crate) fn holders_of(&self, ip: IpAddr, me: &SvcFacts<'_>) -> Vec<&'a Service> {
         self.holders
             .get(&ip)
             .into_iter()
             .flatten()
             .map(|i| &self.snap.services[*i])
-            .filter(|s| !(namespace_of(s) == me.view.namespace && name_of(s) == me.view.name))
+            .filter(|s| svc_key(s) != (me.view.namespace.as_str(), me.view.name.as_str()))
             .collect()
     }
 
-    pub fn service(&self, namespace: &str, name: &str) -> Option<&'a Value> {
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&'a Service> {
         self.services
             .get(&(namespace.to_owned(), name.to_owned()))
             .map(|i| &self.snap.services[*i])
@@ -767,7 +686,7 @@ impl<'a> Cluster<'a> {
     pub(crate) fn pool_of_ip(&self, ip: IpAddr) -> Option<(&PoolInfo, &BlockRange)> {
         self.pools
             .iter()
-            .find_map(|p| p.ranges.iter().find(|r| contains(r, ip)).map(|r| (p, r)))
+            .find_map(|p| p.ranges.iter().find(|r| r.contains(ip)).map(|r| (p, r)))
     }
 
     /// Report for a Service that does not exist.
@@ -787,7 +706,7 @@ impl<'a> Cluster<'a> {
     }
 
     /// Walks the ladder for one Service.
-    pub fn diagnose(&self, svc: &Value) -> Report {
+    pub fn diagnose(&self, svc: &Service) -> Report {
         let f = service_facts(svc);
         let mut out = Vec::new();
         let go_on = self.rung0(&f, &mut out);
@@ -895,37 +814,26 @@ impl Cluster<'_> {
     }
 }
 
-pub(crate) fn contains(r: &BlockRange, ip: IpAddr) -> bool {
-    match (r.from, r.to, ip) {
-        (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
-        (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
-        _ => false,
-    }
-}
-
 pub(crate) fn yaml_list(items: &[&str]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// A sample block on the nodes' subnet for "create a pool" fixes: the top of the nodes' /24,
-/// which users must still check is free.
+/// A sample block on the nodes' subnet for "create a pool" fixes: .240 to .250 of the first
+/// node InternalIP's /24, which users must still check is free.
 pub(crate) fn sample_block(cluster: &Cluster<'_>) -> (String, String) {
-    let ip = cluster
+    let net = cluster
         .snap
         .nodes
         .iter()
         .flat_map(|nd| arr(nd, &["status", "addresses"]))
         .filter(|a| str_at(a, &["type"]) == Some("InternalIP"))
         .filter_map(|a| str_at(a, &["address"]))
-        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok());
-    match ip {
-        Some(ip) => {
-            let o = ip.octets();
-            (
-                format!("{}.{}.{}.240", o[0], o[1], o[2]),
-                format!("{}.{}.{}.250", o[0], o[1], o[2]),
-            )
-        }
-        None => ("192.0.2.240".into(), "192.0.2.250".into()),
-    }
+        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok())
+        .and_then(|ip| ipnet::Ipv4Net::new(ip, 24).ok())
+        .map_or(std::net::Ipv4Addr::new(192, 0, 2, 0), |n| n.network());
+    let at = |host: i128| {
+        crate::ipam::alloc::ip_offset(IpAddr::V4(net), host)
+            .map_or_else(String::new, |ip| ip.to_string())
+    };
+    (at(240), at(250))
 }

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Service;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::snapshot::{str_map, Snapshot, Source, Unread};
@@ -91,11 +94,15 @@ struct Read<'a> {
 }
 
 /// A GET or LIST that may legitimately find nothing (404 → `None`).
-async fn get(conn: &Connection, path: &str, what: &str) -> Result<Option<Value>, CodedError> {
+async fn get<T: DeserializeOwned>(
+    conn: &Connection,
+    path: &str,
+    what: &str,
+) -> Result<Option<T>, CodedError> {
     let req = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| CodedError::usage(format!("bad request path {path}: {e}")))?;
-    match conn.client.request::<Value>(req).await {
+    match conn.client.request::<T>(req).await {
         Ok(v) => Ok(Some(v)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(conn.explain(what, e)),
@@ -104,19 +111,19 @@ async fn get(conn: &Connection, path: &str, what: &str) -> Result<Option<Value>,
 
 /// Like [`get`], but a 403 on a read the plan does not require is returned as an [`Unread`].
 /// A read the plan does not make at all is `Ok(Ok(None))`.
-async fn read(
+async fn read<T: DeserializeOwned>(
     conn: &Connection,
     plan: &Plan,
     path: &str,
     r: Read<'_>,
-) -> Result<Result<Option<Value>, Unread>, CodedError> {
+) -> Result<Result<Option<T>, Unread>, CodedError> {
     if !plan.wants(r.source) {
         return Ok(Ok(None));
     }
     let req = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| CodedError::usage(format!("bad request path {path}: {e}")))?;
-    match conn.client.request::<Value>(req).await {
+    match conn.client.request::<T>(req).await {
         Ok(v) => Ok(Ok(Some(v))),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(Ok(None)),
         Err(kube::Error::Api(s)) if s.code == 403 && !plan.required.contains(&r.source) => {
@@ -132,6 +139,13 @@ async fn read(
         }
         Err(e) => Err(conn.explain(&r.what, e)),
     }
+}
+
+/// A LIST response decoded straight into its items (no buffering of the other fields, which
+/// a flattened `TypeMeta` would cost at 10,000 Services).
+#[derive(Deserialize)]
+struct List<T> {
+    items: Option<Vec<T>>,
 }
 
 fn items(v: Option<Value>) -> Option<Vec<Value>> {
@@ -165,7 +179,7 @@ pub async fn fetch(
     scope: &Scope,
     agent_namespace: &str,
     plan: &Plan,
-) -> Result<(Snapshot, Option<Value>), CodedError> {
+) -> Result<(Snapshot, Option<Service>), CodedError> {
     let ans = agent_namespace;
     let mut snap = Snapshot {
         now: jiff::Timestamp::now().as_second(),
@@ -238,7 +252,7 @@ pub async fn fetch(
         what: format!("get configmap {ans}/{}", n::CILIUM_CONFIG_MAP),
     };
     let (services, cm, pools, policies, nodes, cnodes, leases, roles, bindings, eps, pods) = futures::try_join!(
-        read(
+        read::<List<Service>>(
             conn,
             plan,
             &services_path,
@@ -270,6 +284,13 @@ pub async fn fetch(
         ),
         read(conn, plan, &pods_path, list_of(Source::Pods, Some(ans))),
     )?;
+    let services = match services {
+        Ok(v) => v.map(|l| l.items.unwrap_or_default()),
+        Err(u) => {
+            snap.unread.push(u);
+            None
+        }
+    };
     let mut keep = |r: Result<Option<Value>, Unread>| match r {
         Ok(v) => v,
         Err(u) => {
@@ -277,7 +298,6 @@ pub async fn fetch(
             None
         }
     };
-    let services = items(keep(services));
     let cm = keep(cm);
     let pools = items(keep(pools));
     let policies = items(keep(policies));
@@ -291,12 +311,7 @@ pub async fn fetch(
     snap.services = services.unwrap_or_default();
     if let Some(t) = &target {
         // The targeted GET is fresher than the list; keep one copy.
-        let key = |v: &Value| {
-            (
-                v["metadata"]["namespace"].clone(),
-                v["metadata"]["name"].clone(),
-            )
-        };
+        let key = |s: &Service| (s.metadata.namespace.clone(), s.metadata.name.clone());
         snap.services.retain(|s| key(s) != key(t));
         snap.services.push(t.clone());
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::eval::{service_facts, Cluster};
 use super::fetch::{fetch, Plan, Scope};
-use super::snapshot::{name_of, namespace_of, parse_time, str_at, Source};
+use super::snapshot::{parse_time, str_at, Source};
 use crate::cli::ListArgs;
 use crate::cluster::Connection;
 use crate::model::names as n;
@@ -142,9 +142,12 @@ pub async fn pools(conn: &Connection, args: &ListArgs, printer: &Printer) -> any
                         .view
                         .ingress_ips
                         .iter()
-                        .any(|ip| p.ranges.iter().any(|r| super::eval::contains(r, *ip)))
+                        .any(|ip| p.ranges.iter().any(|r| r.contains(*ip)))
                 })
-                .map(|s| format!("{}/{}", namespace_of(s), name_of(s)))
+                .map(|s| {
+                    let (ns, name) = super::snapshot::svc_key(s);
+                    format!("{ns}/{name}")
+                })
                 .collect();
             let c = p.counts.unwrap_or_default();
             PoolRow {
@@ -278,7 +281,7 @@ pub async fn policies(conn: &Connection, args: &ListArgs, printer: &Printer) -> 
     let lbs: Vec<_> = snap
         .services
         .iter()
-        .filter(|s| s["spec"]["type"] == "LoadBalancer")
+        .filter(|s| super::snapshot::is_load_balancer(s))
         .map(service_facts)
         .collect();
     let rows: Vec<PolicyRow> = cluster
@@ -427,10 +430,8 @@ pub async fn leases(
         .services
         .iter()
         .map(|s| {
-            (
-                n::l2_lease_name(namespace_of(s), name_of(s)),
-                format!("{}/{}", namespace_of(s), name_of(s)),
-            )
+            let (ns, name) = super::snapshot::svc_key(s);
+            (n::l2_lease_name(ns, name), format!("{ns}/{name}"))
         })
         .collect();
     let prefix = format!("{}-", n::L2_LEASE_PREFIX);

@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod engine;
 pub mod eval;
 pub mod fetch;
+mod fix;
 pub mod listings;
 pub mod probe;
 pub mod render;

@@ -4,9 +4,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde_json::Value;
+use k8s_openapi::api::core::v1::Service;
 
-use crate::doctor::snapshot::{arr, str_at, ProbeOutcome, Responder, Snapshot};
+use crate::doctor::snapshot::{
+    arr, ingress_ips, str_at, svc_key, ProbeOutcome, Responder, Snapshot,
+};
 use crate::model::names;
 use crate::net::{self, ProbeError, ProbeOptions};
 
@@ -18,14 +20,6 @@ fn options() -> ProbeOptions {
         timeout: Duration::from_millis(600),
         dup_window: Duration::from_millis(300),
     }
-}
-
-/// The VIPs of a Service (its ingress IPs).
-pub fn vips(svc: &Value) -> Vec<IpAddr> {
-    arr(svc, &["status", "loadBalancer", "ingress"])
-        .iter()
-        .filter_map(|i| str_at(i, &["ip"]).and_then(|s| s.parse().ok()))
-        .collect()
 }
 
 /// The lease holder of the Service, from the snapshot's leases.
@@ -83,8 +77,8 @@ fn why_failed(e: &ProbeError) -> String {
 }
 
 /// Probes the Service's first VIP. `None` when the Service has no VIP yet (the ladder says so).
-pub async fn probe_service(snap: &Snapshot, svc: &Value) -> Option<ProbeOutcome> {
-    let vip = *vips(svc).first()?;
+pub async fn probe_service(snap: &Snapshot, svc: &Service) -> Option<ProbeOutcome> {
+    let vip = ingress_ips(svc).next()?;
     if let Err(why) = on_segment(vip).await {
         return Some(skipped(vip, why));
     }
@@ -100,8 +94,7 @@ pub async fn probe_service(snap: &Snapshot, svc: &Value) -> Option<ProbeOutcome>
             rtt_us: r.rtt_min.as_micros() as u64,
         })
         .collect();
-    let ns = str_at(svc, &["metadata", "namespace"]).unwrap_or_default();
-    let name = str_at(svc, &["metadata", "name"]).unwrap_or_default();
+    let (ns, name) = svc_key(svc);
     let holder_mac = match holder(snap, ns, name).and_then(|h| internal_ip(snap, h, vip.is_ipv4()))
     {
         Some(ip) if on_segment(ip).await.is_ok() => match net::probe(ip, None, options()).await {

@@ -1,10 +1,14 @@
-//! What doctor knows about the cluster: raw objects as the API server returned them.
+//! What doctor knows about the cluster, as the API server returned it.
 //!
-//! Objects stay `serde_json::Value` so that a malformed object (a block with a number where a
-//! string belongs, an unknown selector operator) becomes a finding instead of a decode error.
+//! Services are typed: the API server validates them, and doctor must see them exactly as the
+//! engine's own conversion ([`crate::ipam::service`]) does. The Cilium objects stay
+//! `serde_json::Value`: their CRD schemas let through what Cilium later rejects (a block with a
+//! number where a string belongs, an unknown selector operator), and such an object must become
+//! a finding instead of a decode error.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::Service;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,7 +21,7 @@ pub struct Snapshot {
     pub agent_namespace: String,
     /// Services: for one Service every LoadBalancer Service of the cluster (sharing and
     /// capacity need them); for `--all` the listed ones.
-    pub services: Vec<Value>,
+    pub services: Vec<Service>,
     /// `cilium-config` data, if the ConfigMap exists.
     pub cilium_config: Option<BTreeMap<String, String>>,
     /// Pools and the API version they were served as; `None`: the CRD is not installed.
@@ -37,7 +41,8 @@ pub struct Snapshot {
     /// Pods in the agent namespace (which engine runs, other LB controllers); `None` when not
     /// fetched (one-Service doctor keeps within its request budget without them).
     pub pods: Option<Vec<Value>>,
-    /// Rung 4's plug point: the outcome of an ARP/NDP probe run by the caller, if any.
+    /// Rung 4's evidence: the outcome of the ARP/NDP probe `doctor` runs when this host shares
+    /// the VIP's segment (`None`: not run, e.g. `--no-probe` or `--all`).
     pub probe: Option<ProbeOutcome>,
     /// Optional reads the server refused (403): the checks that need them say so instead of
     /// judging from an empty list.
@@ -141,7 +146,7 @@ impl Snapshot {
     }
 }
 
-/// What an ARP/NDP probe for the VIP saw (filled by the probe engine once it is wired in).
+/// What the ARP/NDP probe for the VIP saw (filled by [`crate::doctor::probe`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ProbeOutcome {
     pub vip: String,
@@ -186,6 +191,48 @@ pub fn str_map(v: &Value, path: &[&str]) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A Service's `(namespace, name)`.
+pub fn svc_key(s: &Service) -> (&str, &str) {
+    (
+        s.metadata.namespace.as_deref().unwrap_or_default(),
+        s.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+pub fn is_load_balancer(s: &Service) -> bool {
+    s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+}
+
+/// The IPs in `status.loadBalancer.ingress` (hostname-only entries dropped).
+pub fn ingress_ips(s: &Service) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+    s.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+}
+
+/// A Service's conditions whose type is one of `types`, in list order, in the shape doctor
+/// judges every object's conditions in.
+pub fn svc_conditions(s: &Service, types: &[&str]) -> Vec<Condition> {
+    s.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| types.contains(&c.type_.as_str()))
+        .map(|c| Condition {
+            type_: c.type_.clone(),
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            last_transition: Some(c.last_transition_time.0.as_second()),
+        })
+        .collect()
 }
 
 pub fn name_of(v: &Value) -> &str {

@@ -16,7 +16,8 @@ use std::ops::{Add, AddAssign};
 
 // ---------------------------------------------------------------------------------------------
 // consts: every user-visible string of this file, so it can move to `model/names.rs` verbatim.
-// The wording (typos included) is Cilium's `pkg/ipalloc`, kept so that messages match a Cilium cluster's.
+// The wording (typos included) is Cilium's `pkg/ipalloc`, so users can search for the messages
+// they see in Cilium's logs and conditions.
 // ---------------------------------------------------------------------------------------------
 
 /// `ipalloc.ErrFull`.
@@ -108,6 +109,19 @@ pub fn u128_to_ip(family: Family, value: u128) -> IpAddr {
         Family::V4 => IpAddr::V4(Ipv4Addr::from(value as u32)),
         Family::V6 => IpAddr::V6(Ipv6Addr::from(value)),
     }
+}
+
+/// `ip` moved by `delta` addresses, `None` past either end of its family's space.
+pub fn ip_offset(ip: IpAddr, delta: i128) -> Option<IpAddr> {
+    let family = Family::of(ip);
+    let v = i128::try_from(ip_to_u128(ip)).ok();
+    // IPv6 values above i128::MAX go through unsigned arithmetic.
+    let moved = match v {
+        Some(v) => u128::try_from(v.checked_add(delta)?).ok()?,
+        None if delta >= 0 => ip_to_u128(ip).checked_add(delta.unsigned_abs())?,
+        None => ip_to_u128(ip).checked_sub(delta.unsigned_abs())?,
+    };
+    (moved <= family.max_value()).then(|| u128_to_ip(family, moved))
 }
 
 /// A number of addresses that cannot overflow.

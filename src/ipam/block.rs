@@ -1,4 +1,4 @@
-//! Pool blocks (`spec.blocks[]`) to address ranges, as Cilium's `ipRangeFromBlock` does (architecture.md, "Pools").
+//! Pool blocks (`spec.blocks[]`) to address ranges, as Cilium's `operator/pkg/lbipam` reads them.
 //!
 //! Cilium fails the whole pool upsert on the first bad block and retries silently without
 //! any status condition, so lbctl validates blocks itself and says exactly which block and
@@ -86,6 +86,15 @@ pub struct BlockRange {
     pub to: IpAddr,
     /// Only CIDR blocks can have their first and last address reserved.
     pub from_cidr: bool,
+}
+
+impl BlockRange {
+    /// Whether `ip` lies in the range (an address of the other family never does).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        Family::of(ip) == Family::of(self.from)
+            && ip_to_u128(self.from) <= ip_to_u128(ip)
+            && ip_to_u128(ip) <= ip_to_u128(self.to)
+    }
 }
 
 /// What is wrong with one block.
@@ -209,7 +218,7 @@ pub fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), &'static str> {
     Ok((u128_to_ip(family, first), u128_to_ip(family, last)))
 }
 
-/// Turns block `index` into a range: `cidr` wins (and `start`/`stop` are
+/// Turns block `index` into a range as Cilium does: `cidr` wins (and `start`/`stop` are
 /// ignored); otherwise `start` alone is one address and `start`..`stop` is inclusive.
 pub fn parse_block(index: usize, block: &BlockSpec) -> Result<BlockRange, BlockError> {
     let err = |kind| BlockError { index, kind };
@@ -280,7 +289,7 @@ pub fn parse_blocks(blocks: &[BlockSpec]) -> Result<Vec<BlockRange>, Vec<BlockEr
 
 /// Whether a CIDR range gets its first and last address reserved under
 /// `allowFirstLastIPs: No`: only when it has three or more addresses, so /32, /31, /128 and
-/// /127 are exempt (architecture.md, "Pools").
+/// /127 are exempt (Cilium keeps point-to-point and host routes whole).
 pub fn reserves_first_last(from: IpAddr, to: IpAddr) -> bool {
     let (a, b) = (ip_to_u128(from), ip_to_u128(to));
     b > a && b - a >= 2

@@ -11,6 +11,7 @@ pub mod block;
 pub mod controller;
 pub mod engine;
 pub mod pool;
+pub mod service;
 
 pub use crate::ipam::alloc::{AllocError, Family, IpCount, RangeAllocator, RangeError, Stats};
 pub use crate::ipam::block::{

@@ -494,3 +494,38 @@ proptest! {
         prop_assert!(r.is_full());
     }
 }
+
+#[test]
+fn ip_offset_stays_in_its_family() {
+    use crate::ipam::alloc::ip_offset;
+    assert_eq!(ip_offset(ip("10.0.0.255"), 1), Some(ip("10.0.1.0")));
+    assert_eq!(ip_offset(ip("10.0.1.0"), -1), Some(ip("10.0.0.255")));
+    assert_eq!(
+        ip_offset(ip("255.255.255.250"), 5),
+        Some(ip("255.255.255.255"))
+    );
+    assert_eq!(ip_offset(ip("255.255.255.250"), 6), None);
+    assert_eq!(ip_offset(ip("0.0.0.0"), -1), None);
+    assert_eq!(
+        ip_offset(ip("ffff::1"), -2),
+        Some(ip("fffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+    );
+    assert_eq!(
+        ip_offset(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"), 1),
+        Some(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+    );
+    assert_eq!(
+        ip_offset(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 1),
+        None
+    );
+    assert_eq!(ip_offset(ip("::"), -1), None);
+}
+
+proptest! {
+    #[test]
+    fn ip_offset_is_integer_addition(v in any::<u128>(), d in -1000i128..1000) {
+        let got = crate::ipam::alloc::ip_offset(u128_to_ip(Family::V6, v), d);
+        let want = if d >= 0 { v.checked_add(d.unsigned_abs()) } else { v.checked_sub(d.unsigned_abs()) };
+        prop_assert_eq!(got.map(ip_to_u128), want);
+    }
+}

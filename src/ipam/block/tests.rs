@@ -275,3 +275,11 @@ proptest! {
         prop_assert_eq!(t - f, u128::MAX.checked_shr(bits).unwrap_or(0));
     }
 }
+
+#[test]
+fn block_range_contains_its_ends_and_nothing_of_the_other_family() {
+    let r = parse_block(0, &BlockSpec::cidr("10.0.0.0/30")).unwrap();
+    assert!(r.contains(ip("10.0.0.0")) && r.contains(ip("10.0.0.3")));
+    assert!(!r.contains(ip("10.0.0.4")) && !r.contains(ip("9.255.255.255")));
+    assert!(!r.contains(ip("::a00:1")));
+}
