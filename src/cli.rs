@@ -1,7 +1,8 @@
 //! Command-line surface (docs/architecture.md, "Where each command starts"). These definitions also generate `completions/` and `man/`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -55,21 +56,10 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-impl GlobalArgs {
-    /// The cluster these flags select (`--request-timeout 0` waits forever).
-    pub fn target(&self) -> crate::cluster::Target {
-        crate::cluster::Target {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            request_timeout: (!self.request_timeout.is_zero()).then_some(self.request_timeout),
-        }
-    }
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Ask the LAN who owns an IP (ARP for IPv4, NDP for IPv6) and report every responder.
-    ArpProbe(crate::net::cmd::ArpProbeArgs),
+    ArpProbe(ArpProbeArgs),
     /// Walk the troubleshooting ladder for a LoadBalancer Service (or every one with --all).
     Doctor(DoctorArgs),
     /// List CiliumLoadBalancerIPPools: blocks, usage, conflicts, validation errors, Services drawing from each.
@@ -212,6 +202,76 @@ pub struct LabUpArgs {
     /// COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable.
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     pub faults: Vec<crate::lab::Fault>,
+}
+
+/// Who answers ARP (IPv4) or NDP (IPv6) for an address on this LAN.
+///
+/// Exit status: 0 exactly one owner, 1 no answer or several owners, 2 usage,
+/// 3 permission or interface problem.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ArpProbeArgs {
+    /// The IPv4 or IPv6 address to probe (an IPv4-mapped `::ffff:a.b.c.d` is probed as the
+    /// IPv4 address it is, over ARP).
+    #[arg(value_name = "IP", value_parser = parse_ip)]
+    pub ip: IpAddr,
+    /// Interface to probe on [default: the one the kernel routes IP through].
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Most requests to send.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// Gap between requests, at least 10ms [default: 100ms, or 1s with --watch].
+    #[arg(long, value_name = "D", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Give up when nobody answered within this time (more than 0).
+    #[arg(long, value_name = "D", value_parser = parse_timeout, default_value = "1s")]
+    pub timeout: Duration,
+    /// After the first answer, keep listening this long for a second owner.
+    #[arg(long = "dup-window", value_name = "D", value_parser = crate::duration::parse,
+          default_value = "300ms")]
+    pub dup_window: Duration,
+    /// Keep probing and listening for gratuitous ARP / unsolicited NA; print every
+    /// change of owner with a timestamp.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: stop after this long [default: until interrupted].
+    #[arg(long, value_name = "D", value_parser = crate::duration::parse, requires = "watch")]
+    pub duration: Option<Duration>,
+}
+
+/// The smallest `--interval`: 100 requests a second is already a lot for a LAN probe; less
+/// than that floods the segment (0 sent ~110,000 requests a second).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "{s:?} is below the minimum interval of {}ms (it would flood the LAN)",
+            MIN_INTERVAL.as_millis()
+        ));
+    }
+    Ok(d)
+}
+
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err(format!(
+            "{s:?}: a zero timeout would send nothing and wait for nothing; give a positive time"
+        ));
+    }
+    Ok(d)
+}
+
+/// An address; IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address: no host answers
+/// NDP for it, the owner answers ARP.
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.trim()
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// `lbctl serve`. The global `-n/--namespace` is the namespace of the IPAM lease here

@@ -6,6 +6,8 @@ pub mod debug;
 pub mod demo;
 pub mod doctor;
 pub mod duration;
+#[cfg(test)]
+mod exposition;
 pub mod ipam;
 pub mod l2;
 pub mod lab;

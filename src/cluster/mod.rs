@@ -19,6 +19,17 @@ pub struct Target {
     pub request_timeout: Option<Duration>,
 }
 
+impl Target {
+    /// The cluster the global flags select (`--request-timeout 0` waits forever).
+    pub fn from_args(g: &crate::cli::GlobalArgs) -> Target {
+        Target {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            request_timeout: (!g.request_timeout.is_zero()).then_some(g.request_timeout),
+        }
+    }
+}
+
 /// What a watch asks the server for (`timeoutSeconds`) so that a quiet but healthy watch ends
 /// on the server's side well before `read_timeout` declares the connection dead: half of it,
 /// at least a second. `None` (no read timeout) keeps the client library's default.

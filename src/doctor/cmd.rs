@@ -128,7 +128,7 @@ pub async fn run_all(
 /// `lbctl doctor`: connects as the global flags say, walks the ladder for one Service (or
 /// summarises all with `--all`); the rendered output and the exit code.
 pub async fn cmd(args: &DoctorArgs, g: &GlobalArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let conn = g.target().connect().await?;
+    let conn = crate::cluster::Target::from_args(g).connect().await?;
     let ns = g
         .namespace
         .clone()
@@ -158,7 +158,7 @@ pub async fn list(
     g: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<Exit> {
-    let conn = g.target().connect().await?;
+    let conn = crate::cluster::Target::from_args(g).connect().await?;
     match what {
         Listing::Pools => super::listings::pools(&conn, args, printer).await?,
         Listing::Policies => super::listings::policies(&conn, args, printer).await?,

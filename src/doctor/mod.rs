@@ -1,4 +1,4 @@
-//! `lbctl doctor`: the troubleshooting ladder (DESIGN §3).
+//! `lbctl doctor`: the troubleshooting ladder (docs/architecture.md; the check ids and JSON schema are in docs/doctor-json.md).
 //!
 //! The ladder is a pure evaluation over a [`Snapshot`] of the cluster (see [`eval`]), so every
 //! rule is unit-testable without I/O; [`fetch`] fills the snapshot with GET/LIST requests only,

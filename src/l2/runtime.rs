@@ -315,7 +315,7 @@ impl Collector for LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::metrics::exposition;
+    use crate::exposition;
 
     fn idle() -> Running {
         Running {

@@ -20,75 +20,9 @@ pub const JSON_SCHEMA: &str = "lbctl.arp-probe/v1";
 /// Schema id of each `-o json --watch` line.
 pub const JSON_WATCH_SCHEMA: &str = "lbctl.arp-probe.watch/v1";
 
-/// Who answers ARP (IPv4) or NDP (IPv6) for an address on this LAN.
-///
-/// Exit status: 0 exactly one owner, 1 no answer or several owners, 2 usage,
-/// 3 permission or interface problem.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ArpProbeArgs {
-    /// The IPv4 or IPv6 address to probe (an IPv4-mapped `::ffff:a.b.c.d` is probed as the
-    /// IPv4 address it is, over ARP).
-    #[arg(value_name = "IP", value_parser = parse_ip)]
-    pub ip: IpAddr,
-    /// Interface to probe on [default: the one the kernel routes IP through].
-    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    pub interface: Option<String>,
-    /// Most requests to send.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 3,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub count: u32,
-    /// Gap between requests, at least 10ms [default: 100ms, or 1s with --watch].
-    #[arg(long, value_name = "D", value_parser = parse_interval)]
-    pub interval: Option<Duration>,
-    /// Give up when nobody answered within this time (more than 0).
-    #[arg(long, value_name = "D", value_parser = parse_timeout, default_value = "1s")]
-    pub timeout: Duration,
-    /// After the first answer, keep listening this long for a second owner.
-    #[arg(long = "dup-window", value_name = "D", value_parser = crate::duration::parse,
-          default_value = "300ms")]
-    pub dup_window: Duration,
-    /// Keep probing and listening for gratuitous ARP / unsolicited NA; print every
-    /// change of owner with a timestamp.
-    #[arg(long)]
-    pub watch: bool,
-    /// With --watch: stop after this long [default: until interrupted].
-    #[arg(long, value_name = "D", value_parser = crate::duration::parse, requires = "watch")]
-    pub duration: Option<Duration>,
-}
-
-/// The smallest `--interval`: 100 requests a second is already a lot for a LAN probe; less
-/// than that floods the segment (0 sent ~110,000 requests a second).
-pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
-
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
-    if d < MIN_INTERVAL {
-        return Err(format!(
-            "{s:?} is below the minimum interval of {}ms (it would flood the LAN)",
-            MIN_INTERVAL.as_millis()
-        ));
-    }
-    Ok(d)
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::duration::parse(s).map_err(|e| e.to_string())?;
-    if d.is_zero() {
-        return Err(format!(
-            "{s:?}: a zero timeout would send nothing and wait for nothing; give a positive time"
-        ));
-    }
-    Ok(d)
-}
-
-/// An address; IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address: no host answers
-/// NDP for it, the owner answers ARP.
-pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
-    s.trim()
-        .parse::<IpAddr>()
-        .map(|ip| ip.to_canonical())
-        .map_err(|e| format!("{s:?}: {e}"))
-}
+pub use crate::cli::ArpProbeArgs;
+#[cfg(test)]
+use crate::cli::{parse_interval, parse_ip, parse_timeout, MIN_INTERVAL};
 
 /// The vendor registered for the MAC's OUI, from an offline copy of the IEEE list.
 pub fn vendor(mac: Mac) -> Option<String> {

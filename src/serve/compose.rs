@@ -130,7 +130,7 @@ pub async fn run(
                 "/sys/class/net".into(),
                 stop_rx.clone(),
             );
-            let _ = shared.l2.set(running.clone());
+            shared.attach_l2(running.clone());
             Some((running, join))
         }
         None => None,

@@ -96,7 +96,7 @@ impl ServePlan {
         timings
             .validate()
             .map_err(|e| CodedError::usage(format!("lease timings: {e}")))?;
-        let target = global.target();
+        let target = crate::cluster::Target::from_args(global);
         let ipam = args
             .ipam_enabled()
             .then(|| ipam_config(args, &target, &namespace, &identity, timings));
