@@ -883,11 +883,15 @@ async fn observe(client: &kube::Client) -> Result<Observed, kube::Error> {
 }
 
 /// Who answers ARP for each VIP, seen from the client.
+/// Asks who answers each VIP the way a client's kernel does before it gives up on a request:
+/// Linux waits `retrans_time_ms` (1 s) for an answer and tries `mcast_solicit` (3) times. A
+/// stricter probe (350 ms, as this once was) counted answers that an overloaded node sent
+/// after 0.4-1 s as silence, although every client got them.
 async fn probe_all(vips: &[Ipv4Addr]) -> HashMap<Ipv4Addr, Vec<String>> {
     let opts = lbctl::net::probe::ProbeOptions {
-        count: 2,
-        interval: Duration::from_millis(60),
-        timeout: Duration::from_millis(350),
+        count: 3,
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_secs(1),
         dup_window: Duration::from_millis(200),
     };
     let futs = vips.iter().map(|ip| {
