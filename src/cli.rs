@@ -201,7 +201,7 @@ pub struct LabUpArgs {
     /// Fail requests on purpose: METHOD:PATH-SUBSTRING:STATUS[:COUNT] (METHOD may be `*`;
     /// COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable.
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
-    pub faults: Vec<crate::lab::Fault>,
+    pub faults: Vec<FaultSpec>,
 }
 
 /// Who answers ARP (IPv4) or NDP (IPv6) for an address on this LAN.
@@ -403,7 +403,18 @@ pub fn crds_yaml() -> anyhow::Result<String> {
 }
 
 /// `METHOD:PATH-SUBSTRING:STATUS[:COUNT]` for `lab up --fault`.
-pub fn parse_fault(spec: &str) -> Result<crate::lab::Fault, String> {
+/// One `lab up --fault`: requests whose method is `method` (any when `None`) and whose path
+/// contains `path_contains` fail with `status`, `count` times. The lab turns it into its own
+/// fault type; the argument layer stays below the lab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub method: Option<String>,
+    pub path_contains: String,
+    pub status: u16,
+    pub count: usize,
+}
+
+pub fn parse_fault(spec: &str) -> Result<FaultSpec, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (method, path, status, count) = match parts.as_slice() {
         [m, p, s] => (*m, *p, *s, "1"),
@@ -422,11 +433,10 @@ pub fn parse_fault(spec: &str) -> Result<crate::lab::Fault, String> {
     let count: usize = count
         .parse()
         .map_err(|_| format!("{spec:?}: COUNT must be a whole number"))?;
-    Ok(crate::lab::Fault {
+    Ok(FaultSpec {
         method: (method != "*").then(|| method.to_ascii_uppercase()),
         path_contains: path.to_string(),
-        status: Some(status),
-        delay: None,
+        status,
         count,
     })
 }
@@ -514,7 +524,7 @@ mod tests {
                 f.status,
                 f.count
             ),
-            (Some("PATCH"), "/status", Some(409), 1)
+            (Some("PATCH"), "/status", 409, 1)
         );
         let f = parse_fault("*:/leases:500:3").unwrap();
         assert_eq!((f.method, f.count), (None, 3));

@@ -27,7 +27,7 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
         other => CodedError::usage(other.to_string()),
     })?;
     for f in &args.faults {
-        lab.inject(f.clone());
+        lab.inject(super::Fault::from(f));
     }
     if args.request_log.is_none() {
         // Nobody reads the log: keep none, or a long-running lab grows with every request.

@@ -77,6 +77,18 @@ pub struct Fault {
     pub count: usize,
 }
 
+impl From<&crate::cli::FaultSpec> for Fault {
+    fn from(f: &crate::cli::FaultSpec) -> Fault {
+        Fault {
+            method: f.method.clone(),
+            path_contains: f.path_contains.clone(),
+            status: Some(f.status),
+            delay: None,
+            count: f.count,
+        }
+    }
+}
+
 /// The most recent requests, and how many there were in all (so readers can resume by count).
 #[derive(Default)]
 struct RequestLog {

@@ -5,6 +5,7 @@ mod support;
 mod announce_lan;
 mod announcer_lab;
 mod api_timeouts;
+mod architecture;
 mod arp_probe;
 mod cli_artifacts;
 mod cli_ux;
