@@ -293,7 +293,7 @@ pub struct ServeArgs {
     pub no_announce: bool,
     /// Name prefix of the per-Service announcement leases (Cilium's, so a mixed or migrating
     /// cluster never announces a VIP twice).
-    #[arg(long, default_value = "cilium-l2announce", value_name = "PREFIX")]
+    #[arg(long, default_value = crate::model::names::L2_LEASE_PREFIX, value_name = "PREFIX")]
     pub l2_lease_prefix: String,
     /// Unix socket for `lbctl debug` (default: /run/lbctl/debug.sock as root).
     #[arg(long, value_name = "PATH")]

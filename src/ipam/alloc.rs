@@ -14,24 +14,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::{Add, AddAssign};
 
-// ---------------------------------------------------------------------------------------------
-// consts: every user-visible string of this file, so it can move to `model/names.rs` verbatim.
-// The wording (typos included) is Cilium's `pkg/ipalloc`, so users can search for the messages
-// they see in Cilium's logs and conditions.
-// ---------------------------------------------------------------------------------------------
-
-/// `ipalloc.ErrFull`.
-pub const MSG_FULL: &str = "cannot allocate IP, no more IPs available";
-/// `ipalloc.ErrOutOfRange`.
-pub const MSG_OUT_OF_RANGE: &str = "the requested IP is out of the allocators range";
-/// `ipalloc.ErrInUse`.
-pub const MSG_IN_USE: &str = "the requested IP is already allocated";
-/// `ipalloc.ErrNotFound`.
-pub const MSG_NOT_FOUND: &str = "the requested IP cannot be found";
-/// `NewHashAllocator` with addresses of two families.
-pub const MSG_FAMILY_MISMATCH: &str = "'start' must be the same address family as 'stop'";
-/// `NewHashAllocator` with `start > stop` ("then" is Cilium's spelling).
-pub const MSG_START_AFTER_STOP: &str = "'start' must be less then or equal to 'stop'";
+// Cilium's `pkg/ipalloc` wording, typos included (see model::names).
+use crate::model::names::{
+    MSG_FAMILY_MISMATCH, MSG_FULL, MSG_IN_USE, MSG_NOT_FOUND, MSG_OUT_OF_RANGE, MSG_START_AFTER_STOP,
+};
 
 /// Errors of the allocation operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

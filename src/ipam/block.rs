@@ -7,9 +7,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ipam::alloc::{
-    ip_to_u128, u128_to_ip, Family, MSG_FAMILY_MISMATCH, MSG_START_AFTER_STOP,
-};
+use crate::ipam::alloc::{ip_to_u128, u128_to_ip, Family};
+use crate::model::names::{MSG_FAMILY_MISMATCH, MSG_START_AFTER_STOP};
 
 // ---------------------------------------------------------------------------------------------
 // consts: user-visible wording of this file (lbctl's own; Cilium gives no status for these).

@@ -33,9 +33,10 @@ pub const JITTER_FACTOR: f64 = 1.2;
 
 /// Cilium's agent flag names, used in the sanitiser's warnings so operators can map them to
 /// their configuration.
-const FLAG_LEASE_DURATION: &str = "l2-announcements-lease-duration";
-const FLAG_RENEW_DEADLINE: &str = "l2-announcements-renew-deadline";
-const FLAG_RETRY_PERIOD: &str = "l2-announcements-retry-period";
+use crate::model::names::{
+    CFG_L2_LEASE_DURATION as FLAG_LEASE_DURATION, CFG_L2_RENEW_DEADLINE as FLAG_RENEW_DEADLINE,
+    CFG_L2_RETRY_PERIOD as FLAG_RETRY_PERIOD,
+};
 
 /// Lease timings with client-go's meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -246,6 +246,23 @@ pub const AGENT_SERVICE_ACCOUNT: &str = "cilium";
 /// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (architecture.md, "Leases and timings").
 pub const LEASE_RBAC_VERBS: &[&str] = &["create", "get", "update", "list", "delete"];
 
+// --- Allocator errors (Cilium's `pkg/ipalloc`) ---------------------------------------------------
+// The wording, typos included, is Cilium's, so users can search for the messages they see in
+// Cilium's logs and conditions.
+
+/// `ipalloc.ErrFull`.
+pub const MSG_FULL: &str = "cannot allocate IP, no more IPs available";
+/// `ipalloc.ErrOutOfRange`.
+pub const MSG_OUT_OF_RANGE: &str = "the requested IP is out of the allocators range";
+/// `ipalloc.ErrInUse`.
+pub const MSG_IN_USE: &str = "the requested IP is already allocated";
+/// `ipalloc.ErrNotFound`.
+pub const MSG_NOT_FOUND: &str = "the requested IP cannot be found";
+/// `NewHashAllocator` with addresses of two families.
+pub const MSG_FAMILY_MISMATCH: &str = "'start' must be the same address family as 'stop'";
+/// `NewHashAllocator` with `start > stop` ("then" is Cilium's spelling).
+pub const MSG_START_AFTER_STOP: &str = "'start' must be less then or equal to 'stop'";
+
 #[cfg(test)]
 mod tests {
     use super::*;
