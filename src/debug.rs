@@ -12,7 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::output::{Render, Style};
 
 /// Topics a running `serve` answers.
-pub const TOPICS: &[&str] = &["l2-announce", "devices", "ipam"];
+pub(crate) const TOPICS: &[&str] = &["l2-announce", "devices", "ipam"];
 
 /// What `serve` exposes; each topic is a JSON value, or `None` when that part is not running.
 pub trait Provider: Send + Sync {
@@ -33,7 +33,7 @@ pub enum DebugError {
 
 /// The socket path `serve` and `debug` agree on without flags: `/run/lbctl/debug.sock` for root,
 /// else under `$XDG_RUNTIME_DIR`, else the temp directory.
-pub fn default_socket() -> PathBuf {
+pub(crate) fn default_socket() -> PathBuf {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/run/lbctl/debug.sock");
@@ -47,7 +47,7 @@ pub fn default_socket() -> PathBuf {
 /// Makes `dir` ours alone: created 0700 when missing; when present it must be a real
 /// directory (not a link), owned by us, that nobody else may write to. Otherwise another user
 /// who made it first could put their own socket where `lbctl debug` looks.
-pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)?;
@@ -237,7 +237,7 @@ pub async fn cmd(
 /// the table shows each topic's chosen columns, and `-o wide` every field of its rows.
 #[derive(serde::Serialize)]
 #[serde(transparent)]
-pub struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     #[serde(skip)]
     pub topic: &'a str,
     pub value: &'a Value,

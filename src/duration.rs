@@ -8,7 +8,7 @@ use jiff::fmt::friendly::SpanParser;
 
 /// The longest duration a flag accepts. Deadlines are `Instant + duration`, which panics on
 /// overflow; a year is far beyond any timeout or lease and far below that.
-pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 const EXAMPLES: &str = "e.g. 1h, 1m30s, 500ms, 2.5s, or bare seconds";
 

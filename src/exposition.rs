@@ -3,10 +3,10 @@
 //! each value must parse. Shared by the tests of every engine that exposes metrics.
 use std::collections::BTreeMap;
 
-pub type Labels = Vec<(String, String)>;
+pub(crate) type Labels = Vec<(String, String)>;
 
 #[derive(Debug, Default)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     /// Family name → type.
     pub types: BTreeMap<String, String>,
     /// (sample name, labels, value).

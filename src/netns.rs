@@ -303,7 +303,7 @@ impl Lan {
     /// Moves the calling thread into `host`'s network namespace. Threads it starts afterwards
     /// (a Tokio runtime's workers) are born there too; sockets stay in the namespace they were
     /// opened in. `/sys` is not remounted: list interfaces through netlink, not sysfs.
-    pub fn enter(&self, host: &str) -> Result<(), NetnsError> {
+    pub(crate) fn enter(&self, host: &str) -> Result<(), NetnsError> {
         use std::os::fd::AsRawFd;
         let ns = self
             .host(host)

@@ -16,7 +16,8 @@ use std::ops::{Add, AddAssign};
 
 // Cilium's `pkg/ipalloc` wording, typos included (see model::names).
 use crate::model::names::{
-    MSG_FAMILY_MISMATCH, MSG_FULL, MSG_IN_USE, MSG_NOT_FOUND, MSG_OUT_OF_RANGE, MSG_START_AFTER_STOP,
+    MSG_FAMILY_MISMATCH, MSG_FULL, MSG_IN_USE, MSG_NOT_FOUND, MSG_OUT_OF_RANGE,
+    MSG_START_AFTER_STOP,
 };
 
 /// Errors of the allocation operations.
@@ -64,7 +65,7 @@ impl Family {
     }
 
     /// Number of bits of an address of this family.
-    pub fn bits(self) -> u32 {
+    pub(crate) fn bits(self) -> u32 {
         match self {
             Family::V4 => 32,
             Family::V6 => 128,
@@ -72,7 +73,7 @@ impl Family {
     }
 
     /// Largest address of this family as an integer.
-    pub fn max_value(self) -> u128 {
+    pub(crate) fn max_value(self) -> u128 {
         match self {
             Family::V4 => u128::from(u32::MAX),
             Family::V6 => u128::MAX,
@@ -81,7 +82,7 @@ impl Family {
 }
 
 /// `ip` as an integer (IPv4 in the low 32 bits).
-pub fn ip_to_u128(ip: IpAddr) -> u128 {
+pub(crate) fn ip_to_u128(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
@@ -90,7 +91,7 @@ pub fn ip_to_u128(ip: IpAddr) -> u128 {
 
 /// Inverse of [`ip_to_u128`]; an IPv4 value above `u32::MAX` keeps its low 32 bits, which
 /// cannot happen for values taken from a range of that family.
-pub fn u128_to_ip(family: Family, value: u128) -> IpAddr {
+pub(crate) fn u128_to_ip(family: Family, value: u128) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::from(value as u32)),
         Family::V6 => IpAddr::V6(Ipv6Addr::from(value)),
@@ -98,7 +99,7 @@ pub fn u128_to_ip(family: Family, value: u128) -> IpAddr {
 }
 
 /// `ip` moved by `delta` addresses, `None` past either end of its family's space.
-pub fn ip_offset(ip: IpAddr, delta: i128) -> Option<IpAddr> {
+pub(crate) fn ip_offset(ip: IpAddr, delta: i128) -> Option<IpAddr> {
     let family = Family::of(ip);
     let v = i128::try_from(ip_to_u128(ip)).ok();
     // IPv6 values above i128::MAX go through unsigned arithmetic.
@@ -128,7 +129,7 @@ impl IpCount {
     pub const ZERO: IpCount = IpCount { hi: 0, lo: 0 };
 
     /// The size of an inclusive range given `to - from`, i.e. `span + 1` without overflow.
-    pub fn from_span(span: u128) -> IpCount {
+    pub(crate) fn from_span(span: u128) -> IpCount {
         match span.checked_add(1) {
             Some(lo) => IpCount { hi: 0, lo },
             None => IpCount { hi: 1, lo: 0 },
@@ -136,19 +137,20 @@ impl IpCount {
     }
 
     /// The value if it fits in a `u128`.
-    pub fn to_u128(self) -> Option<u128> {
+    #[cfg(test)]
+    pub(crate) fn to_u128(self) -> Option<u128> {
         (self.hi == 0).then_some(self.lo)
     }
 
     /// The count as the nearest float (Prometheus has only floats): exact up to 2^53, then
     /// rounded; an IPv6 `::/0` is 2^128 ≈ 3.4e38, not a saturated `f64::MAX`.
-    pub fn to_f64(self) -> f64 {
+    pub(crate) fn to_f64(self) -> f64 {
         const TWO_128: f64 = 340_282_366_920_938_463_463_374_607_431_768_211_456.0;
         self.hi as f64 * TWO_128 + self.lo as f64
     }
 
     /// `self - other`, or `None` when `other > self`.
-    pub fn checked_sub(self, other: IpCount) -> Option<IpCount> {
+    pub(crate) fn checked_sub(self, other: IpCount) -> Option<IpCount> {
         if other > self {
             return None;
         }
@@ -231,7 +233,7 @@ impl fmt::Display for IpCount {
 
 /// Usage of one range, as Cilium's `Stats()` plus the total; `used + available == total` always.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Allocated addresses (reserved first/last addresses included).
     pub used: IpCount,
     /// Addresses still free.
@@ -388,7 +390,7 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Address family of the range.
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         self.family
     }
 
@@ -398,7 +400,7 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Whether this range and `[from, to]` of the same family share an address.
-    pub fn intersects(&self, other: &RangeAllocator<impl Sized>) -> bool {
+    pub(crate) fn intersects(&self, other: &RangeAllocator<impl Sized>) -> bool {
         self.family == other.family
             && self.from <= other.from + other.span
             && other.from <= self.from + self.span
@@ -514,7 +516,7 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Whether `ip` is allocated.
-    pub fn is_allocated(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_allocated(&self, ip: IpAddr) -> bool {
         self.get(ip).is_some()
     }
 
@@ -529,7 +531,8 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Whether every address is allocated.
-    pub fn is_full(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_full(&self) -> bool {
         self.free.is_empty()
     }
 
@@ -539,7 +542,8 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Allocations in address order; sorts a copy, meant for display and tests.
-    pub fn iter_sorted(&self) -> Vec<(IpAddr, &T)> {
+    #[cfg(test)]
+    pub(crate) fn iter_sorted(&self) -> Vec<(IpAddr, &T)> {
         let mut all: Vec<(u128, &T)> = self.allocs.iter().collect();
         all.sort_unstable_by_key(|(off, _)| *off);
         all.into_iter()
@@ -555,7 +559,7 @@ impl<T> RangeAllocator<T> {
     }
 
     /// Used, available and total addresses.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         let total = IpCount::from_span(self.span);
         let used = IpCount::from(self.allocs.len());
         // used <= total because every allocation is a distinct offset in 0..=span.

@@ -16,31 +16,31 @@ use crate::model::names::{MSG_FAMILY_MISMATCH, MSG_START_AFTER_STOP};
 // ---------------------------------------------------------------------------------------------
 
 /// A `cidr` that does not parse.
-pub const MSG_BAD_CIDR: &str = "spec.blocks[{index}]: invalid cidr '{text}': {reason}";
+pub(crate) const MSG_BAD_CIDR: &str = "spec.blocks[{index}]: invalid cidr '{text}': {reason}";
 /// A `start` that is not an IP address.
-pub const MSG_BAD_START: &str = "spec.blocks[{index}]: invalid start IP '{text}'";
+pub(crate) const MSG_BAD_START: &str = "spec.blocks[{index}]: invalid start IP '{text}'";
 /// A `stop` that is not an IP address.
-pub const MSG_BAD_STOP: &str = "spec.blocks[{index}]: invalid stop IP '{text}'";
+pub(crate) const MSG_BAD_STOP: &str = "spec.blocks[{index}]: invalid stop IP '{text}'";
 /// `start` and `stop` of different families; ends with Cilium's own wording.
-pub const MSG_MIXED_FAMILIES: &str =
+pub(crate) const MSG_MIXED_FAMILIES: &str =
     "spec.blocks[{index}]: start '{start}' and stop '{stop}': {reason}";
 /// `start` above `stop`; ends with Cilium's own wording.
-pub const MSG_START_AFTER_STOP_BLOCK: &str =
+pub(crate) const MSG_START_AFTER_STOP_BLOCK: &str =
     "spec.blocks[{index}]: start '{start}' and stop '{stop}': {reason}";
 /// Neither `cidr` nor `start` is set.
-pub const MSG_EMPTY_BLOCK: &str =
+pub(crate) const MSG_EMPTY_BLOCK: &str =
     "spec.blocks[{index}]: block has neither 'cidr' nor 'start' (Cilium rejects the whole pool)";
 
 /// Reasons inside [`MSG_BAD_CIDR`].
-pub const CIDR_NO_SLASH: &str = "missing '/' and prefix length";
+pub(crate) const CIDR_NO_SLASH: &str = "missing '/' and prefix length";
 /// The part before the slash is not an address.
-pub const CIDR_BAD_ADDR: &str = "bad address before '/'";
+pub(crate) const CIDR_BAD_ADDR: &str = "bad address before '/'";
 /// IPv6 zones (`%eth0`) have no place in a prefix.
-pub const CIDR_ZONE: &str = "IPv6 zones cannot be present in a prefix";
+pub(crate) const CIDR_ZONE: &str = "IPv6 zones cannot be present in a prefix";
 /// Not a plain decimal (signs and leading zeros are refused, as Go's `netip` does).
-pub const CIDR_BAD_BITS: &str = "bad prefix length after '/'";
+pub(crate) const CIDR_BAD_BITS: &str = "bad prefix length after '/'";
 /// Longer than the address.
-pub const CIDR_BITS_TOO_LONG: &str = "prefix length out of range for the address family";
+pub(crate) const CIDR_BITS_TOO_LONG: &str = "prefix length out of range for the address family";
 
 /// `allowFirstLastIPs`. Unset means allowed (Cilium >= 1.16), so only `No` reserves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,7 +185,7 @@ fn non_empty(field: &Option<String>) -> Option<&str> {
 
 /// Parses `addr/bits` the way Go's `netip.ParsePrefix` accepts it, and returns the masked
 /// range from the network address to the last address.
-pub fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), &'static str> {
+pub(crate) fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), &'static str> {
     let (addr, bits) = text.split_once('/').ok_or(CIDR_NO_SLASH)?;
     if addr.contains('%') {
         return Err(CIDR_ZONE);
@@ -219,7 +219,7 @@ pub fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), &'static str> {
 
 /// Turns block `index` into a range as Cilium does: `cidr` wins (and `start`/`stop` are
 /// ignored); otherwise `start` alone is one address and `start`..`stop` is inclusive.
-pub fn parse_block(index: usize, block: &BlockSpec) -> Result<BlockRange, BlockError> {
+pub(crate) fn parse_block(index: usize, block: &BlockSpec) -> Result<BlockRange, BlockError> {
     let err = |kind| BlockError { index, kind };
     if let Some(cidr) = non_empty(&block.cidr) {
         let (from, to) = parse_cidr(cidr).map_err(|reason| {
@@ -289,7 +289,7 @@ pub fn parse_blocks(blocks: &[BlockSpec]) -> Result<Vec<BlockRange>, Vec<BlockEr
 /// Whether a CIDR range gets its first and last address reserved under
 /// `allowFirstLastIPs: No`: only when it has three or more addresses, so /32, /31, /128 and
 /// /127 are exempt (Cilium keeps point-to-point and host routes whole).
-pub fn reserves_first_last(from: IpAddr, to: IpAddr) -> bool {
+pub(crate) fn reserves_first_last(from: IpAddr, to: IpAddr) -> bool {
     let (a, b) = (ip_to_u128(from), ip_to_u128(to));
     b > a && b - a >= 2
 }

@@ -54,7 +54,7 @@ pub struct CondSpec {
 }
 
 impl CondSpec {
-    pub fn from_condition(c: &SvcCondition, generation: i64) -> CondSpec {
+    pub(crate) fn from_condition(c: &SvcCondition, generation: i64) -> CondSpec {
         CondSpec {
             status: c.status().to_owned(),
             reason: c.reason().to_owned(),
@@ -169,6 +169,7 @@ impl Sharers {
             self.0.remove(i);
         }
     }
+    #[cfg(test)]
     fn contains(&self, key: &ServiceKey) -> bool {
         self.0.binary_search(key).is_ok()
     }
@@ -247,18 +248,13 @@ impl Controller {
     }
 
     /// Whether at least one pool exists (LB-IPAM is dormant otherwise: architecture.md, "LB IPAM lifecycle").
-    pub fn is_awake(&self) -> bool {
+    pub(crate) fn is_awake(&self) -> bool {
         !self.pools.is_empty()
     }
 
     /// The pools (read-only), for introspection.
     pub fn pools(&self) -> &PoolStore<()> {
         &self.pools
-    }
-
-    /// Errors of pools that could not be applied.
-    pub fn invalid_pools(&self) -> &BTreeMap<String, PoolInputError> {
-        &self.invalid_pools
     }
 
     /// Who holds `ip`.
@@ -280,7 +276,8 @@ impl Controller {
     }
 
     /// Every Service key known.
-    pub fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> + '_ {
+    #[cfg(test)]
+    pub(crate) fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> + '_ {
         self.services.keys()
     }
 
@@ -315,7 +312,7 @@ impl Controller {
     }
 
     /// Deletes a pool: its addresses are released and their Services re-evaluated.
-    pub fn delete_pool(&mut self, name: &str) {
+    pub(crate) fn delete_pool(&mut self, name: &str) {
         self.invalid_pools.remove(name);
         if self.pools.remove(name).is_none() {
             return;
@@ -415,7 +412,7 @@ impl Controller {
     }
 
     /// Deletes a Service; its addresses are freed when it was their last sharer.
-    pub fn delete_service(&mut self, key: &ServiceKey) {
+    pub(crate) fn delete_service(&mut self, key: &ServiceKey) {
         if let Some(state) = self.services.remove(key) {
             for ip in state.held {
                 self.leave(key, ip);
@@ -514,7 +511,8 @@ impl Controller {
     }
 
     /// Whether pool `pool` selects a Service with these labels (synthetic ones included).
-    pub fn pool_selects(&self, pool: &str, labels: &BTreeMap<String, String>) -> bool {
+    #[cfg(test)]
+    pub(crate) fn pool_selects(&self, pool: &str, labels: &BTreeMap<String, String>) -> bool {
         self.selects(pool, labels)
     }
 
@@ -926,35 +924,27 @@ impl Controller {
         })
     }
 
-    /// Desired status of every pool (after a relist, to repair anything edited behind us).
-    pub fn all_pools(&self) -> Vec<(String, DesiredPool)> {
-        self.pools
-            .iter()
-            .filter_map(|p| Some((p.name().to_owned(), self.desired_pool(p.name())?)))
-            .collect()
-    }
-
     /// Gives back every Service input (to rebuild a controller without copying them).
-    pub fn into_service_inputs(self) -> impl Iterator<Item = (ServiceKey, ServiceInput)> {
+    pub(crate) fn into_service_inputs(self) -> impl Iterator<Item = (ServiceKey, ServiceInput)> {
         self.services.into_iter().map(|(k, s)| (k, s.input))
     }
 
     /// Re-evaluates one Service at the next pass (a failed write to retry).
-    pub fn touch_service(&mut self, key: &ServiceKey) {
+    pub(crate) fn touch_service(&mut self, key: &ServiceKey) {
         if self.services.contains_key(key) {
             self.dirty.insert(key.clone());
         }
     }
 
     /// Re-emits one pool's status at the next pass.
-    pub fn touch_pool(&mut self, name: &str) {
+    pub(crate) fn touch_pool(&mut self, name: &str) {
         if self.pools.get(name).is_some() {
             self.dirty_pools.insert(name.to_owned());
         }
     }
 
     /// Marks everything for re-evaluation (after a relist).
-    pub fn mark_all_dirty(&mut self) {
+    pub(crate) fn mark_all_dirty(&mut self) {
         self.dirty.extend(self.services.keys().cloned());
         let names: Vec<String> = self.pools.iter().map(|p| p.name().to_owned()).collect();
         self.dirty_pools.extend(names);
@@ -966,7 +956,7 @@ impl Controller {
     }
 
     /// Gauges for `/metrics`.
-    pub fn gauges(&self) -> Gauges {
+    pub(crate) fn gauges(&self) -> Gauges {
         let matching = self
             .services
             .values()
@@ -987,7 +977,8 @@ impl Controller {
 
     /// Checks the internal indexes against each other; used by tests, cheap enough for debug
     /// assertions. Returns the first inconsistency found.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
         for (ip, e) in &self.ips {
             if e.sharers.is_empty() {
                 return Err(format!("{ip} has no sharers"));

@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::ipam::alloc::{AllocError, Family};
+#[cfg(test)]
+use crate::ipam::alloc::AllocError;
+use crate::ipam::alloc::Family;
 use crate::ipam::pool::PoolStore;
 
 // Cilium's strings live in `model/names.rs`; the engine keeps its own names for them.
 use crate::model::names;
-pub use crate::model::names::{
+pub(crate) use crate::model::names::{
     INCOMPATIBLE_ETP, INCOMPATIBLE_ETP_LOCAL_SELECTOR as INCOMPATIBLE_LOCAL_SELECTOR,
     INCOMPATIBLE_NAMESPACE, INCOMPATIBLE_PORT, INCOMPATIBLE_PORT_PROTOCOL,
     INCOMPATIBLE_SHARING_KEY, LABEL_SVC_NAME as LABEL_SERVICE_NAME,
@@ -22,8 +24,6 @@ pub use crate::model::names::{
     REASON_ALREADY_ALLOCATED, REASON_ALREADY_ALLOCATED_INCOMPATIBLE, REASON_NO_POOL,
     REASON_OUT_OF_IPS, REASON_POOL_SELECTOR_MISMATCH, REASON_SATISFIED,
     SHARING_ANY_NAMESPACE as SHARING_CROSS_NAMESPACE_ALL,
-    SVC_SATISFIED_CONDITION as SVC_CONDITION_TYPE,
-    SVC_SATISFIED_CONDITION_LEGACY as SVC_CONDITION_TYPE_LEGACY,
 };
 
 /// The operator settings that shape decisions.
@@ -45,7 +45,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// The classes Cilium's operator serves given its own flags.
-    pub fn classes_for(
+    pub(crate) fn classes_for(
         enable_bgp_control_plane: bool,
         enable_l2_announcements: bool,
     ) -> Vec<String> {
@@ -124,7 +124,7 @@ pub struct ServiceView {
 
 /// Whether LB-IPAM handles the Service (architecture.md, "Which Services LB IPAM handles"); a Service it does not handle gets no
 /// condition at all.
-pub fn is_responsible(svc: &ServiceView, cfg: &EngineConfig) -> bool {
+pub(crate) fn is_responsible(svc: &ServiceView, cfg: &EngineConfig) -> bool {
     if !svc.is_load_balancer {
         return false;
     }
@@ -136,13 +136,13 @@ pub fn is_responsible(svc: &ServiceView, cfg: &EngineConfig) -> bool {
 
 /// Families requested by the Service when it asks for no specific IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Families {
+pub(crate) struct Families {
     pub v4: bool,
     pub v6: bool,
 }
 
 /// Cilium's `serviceIPFamilyRequest` (architecture.md, "Requested IPs and families").
-pub fn requested_families(svc: &ServiceView, cfg: &EngineConfig) -> Families {
+pub(crate) fn requested_families(svc: &ServiceView, cfg: &EngineConfig) -> Families {
     let first = svc.ip_families.first().copied();
     let single = |first: Option<Family>| match first {
         Some(Family::V4) => Families {
@@ -176,7 +176,7 @@ pub fn requested_families(svc: &ServiceView, cfg: &EngineConfig) -> Families {
 
 /// The labels pool and policy selectors see: the Service's own plus the two synthetic ones
 /// (which win over a user label of the same key, as in Cilium).
-pub fn service_labels(svc: &ServiceView) -> BTreeMap<String, String> {
+pub(crate) fn service_labels(svc: &ServiceView) -> BTreeMap<String, String> {
     let mut labels = svc.labels.clone();
     labels.insert(LABEL_SERVICE_NAME.to_owned(), svc.name.clone());
     labels.insert(LABEL_SERVICE_NAMESPACE.to_owned(), svc.namespace.clone());
@@ -230,7 +230,7 @@ pub fn sharing_cross_namespace(annotation: Option<&str>) -> Vec<String> {
 
 /// Whether the Service has everything it asked for (`isSatisfied`): every requested IP in
 /// its ingress, or else one ingress IP per requested family.
-pub fn is_satisfied(svc: &ServiceView, families: Families) -> bool {
+pub(crate) fn is_satisfied(svc: &ServiceView, families: Families) -> bool {
     if !svc.requested_ips.is_empty() {
         return svc
             .requested_ips
@@ -287,7 +287,7 @@ fn protocol(p: &PortView) -> &str {
 }
 
 /// Cilium's `isCompatible` (architecture.md, "IP sharing"): the rules in order, first failure wins.
-pub fn is_compatible(
+pub(crate) fn is_compatible(
     a: &ServiceView,
     b: &ServiceView,
     cfg: &EngineConfig,
@@ -378,18 +378,18 @@ impl SvcCondition {
 
 /// Pool selector callback: does pool `name` select a Service with these labels (already
 /// including the synthetic ones)? A pool without a selector selects everything.
-pub type Selects<'a> = &'a dyn Fn(&str, &BTreeMap<String, String>) -> bool;
+pub(crate) type Selects<'a> = &'a dyn Fn(&str, &BTreeMap<String, String>) -> bool;
 
 /// Where a range lives: pool name and index in [`crate::ipam::pool::Pool::ranges`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeRef {
+pub(crate) struct RangeRef {
     pub pool: String,
     pub index: usize,
 }
 
 /// Result of looking up the range for a requested IP (`findRangeOfIP`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IpLookup {
+pub(crate) enum IpLookup {
     /// An allocatable range that holds the IP and whose pool selects the Service.
     Found(RangeRef),
     /// Allocatable ranges hold the IP but none of their pools selects the Service
@@ -403,7 +403,7 @@ pub enum IpLookup {
 /// Finds the range for a requested IP. Pools are visited in name order (Cilium: Go map
 /// order, i.e. random, which only matters when allocatable pools overlap, and conflict
 /// settling prevents that).
-pub fn find_range_of_ip<T>(
+pub(crate) fn find_range_of_ip<T>(
     pools: &PoolStore<T>,
     labels: &BTreeMap<String, String>,
     ip: IpAddr,
@@ -435,7 +435,8 @@ pub fn find_range_of_ip<T>(
 /// that family whose pool selects the Service and is not full. Pools in name order, ranges
 /// in pool order. Errors are the condition to write: `NoPool` when no range qualified,
 /// `OutOfIps` when every qualifying range was full.
-pub fn allocate_any<T>(
+#[cfg(test)]
+pub(crate) fn allocate_any<T>(
     pools: &mut PoolStore<T>,
     labels: &BTreeMap<String, String>,
     family: Family,
@@ -473,7 +474,8 @@ pub fn allocate_any<T>(
 /// `already_allocated_incompatible_service` names the first failed rule; when compatible the
 /// caller adds the Service to that group (returned as `Ok(None)`). A reserved first/last
 /// address has no sharers and is `already_allocated`, as in Cilium.
-pub fn allocate_requested<T>(
+#[cfg(test)]
+pub(crate) fn allocate_requested<T>(
     pools: &mut PoolStore<T>,
     svc: &ServiceView,
     ip: IpAddr,

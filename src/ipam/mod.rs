@@ -13,19 +13,10 @@ pub mod engine;
 pub mod pool;
 pub mod service;
 
-pub use crate::ipam::alloc::{AllocError, Family, IpCount, RangeAllocator, RangeError, Stats};
-pub use crate::ipam::block::{
-    parse_block, parse_blocks, parse_cidr, AllowFirstLast, BlockError, BlockErrorKind, BlockRange,
-    BlockSpec,
-};
-pub use crate::ipam::controller::{
-    Changes, CondSpec, Controller, DesiredPool, DesiredService, Gauges, PoolInput, PoolInputError,
-    ServiceInput, ServiceKey,
-};
-pub use crate::ipam::engine::{
-    is_compatible, is_responsible, requested_families, requested_ips, service_labels, EngineConfig,
-    Families, Incompatible, IpLookup, RangeRef, ServiceView, SvcCondition,
-};
-pub use crate::ipam::pool::{
-    Conflict, ConflictChange, LbRange, Pool, PoolCounts, PoolSpec, PoolStore, Slot, Upserted,
-};
+pub(crate) use crate::ipam::alloc::IpCount;
+pub use crate::ipam::alloc::RangeAllocator;
+pub(crate) use crate::ipam::block::AllowFirstLast;
+pub use crate::ipam::block::{parse_blocks, BlockSpec};
+pub use crate::ipam::controller::{Controller, PoolInput, ServiceInput, ServiceKey};
+pub use crate::ipam::engine::{requested_ips, EngineConfig, ServiceView};
+pub use crate::ipam::pool::{Conflict, Pool, PoolSpec, PoolStore};

@@ -13,7 +13,7 @@ use crate::ipam::block::{
 };
 
 /// How a range is printed in conflict messages (`ipNetStr`): `<from> - <to>`.
-pub const RANGE_SEPARATOR: &str = " - ";
+pub(crate) const RANGE_SEPARATOR: &str = " - ";
 
 /// The pool input, independent of the Kubernetes types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct PoolSpec {
 impl PoolSpec {
     /// Whether first/last addresses of CIDR blocks are reserved: only for an explicit `No`
     /// (unset means allowed since Cilium 1.16).
-    pub fn reserves_first_last(&self) -> bool {
+    pub(crate) fn reserves_first_last(&self) -> bool {
         self.allow_first_last == Some(AllowFirstLast::No)
     }
 }
@@ -86,7 +86,9 @@ impl<T> LbRange<T> {
     }
 
     /// Whether the range came from a `cidr` (only those reserve first/last).
-    pub fn from_cidr(&self) -> bool {
+    #[cfg(test)]
+    #[allow(clippy::wrong_self_convention)] // Cilium's `fromCidr` flag, not a conversion
+    pub(crate) fn from_cidr(&self) -> bool {
         self.from_cidr
     }
 
@@ -98,11 +100,6 @@ impl<T> LbRange<T> {
     /// The allocator (read-only).
     pub fn allocator(&self) -> &RangeAllocator<Slot<T>> {
         &self.alloc
-    }
-
-    /// The allocator, to allocate and free owners. Reserving is done by the pool.
-    pub fn allocator_mut(&mut self) -> &mut RangeAllocator<Slot<T>> {
-        &mut self.alloc
     }
 
     /// Allocates any address to `owner` (first address of the smallest free block).
@@ -137,7 +134,7 @@ impl<T> LbRange<T> {
     }
 
     /// Whether `ip` is a reserved first/last address.
-    pub fn is_reserved(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_reserved(&self, ip: IpAddr) -> bool {
         matches!(self.alloc.get(ip), Some(Slot::Reserved))
     }
 
@@ -147,7 +144,7 @@ impl<T> LbRange<T> {
     }
 
     /// Whether the two ranges share an address (`from1 <= to2 && from2 <= to1`).
-    pub fn intersects<U>(&self, other: &LbRange<U>) -> bool {
+    pub(crate) fn intersects<U>(&self, other: &LbRange<U>) -> bool {
         self.alloc.intersects(&other.alloc)
     }
 
@@ -241,7 +238,7 @@ impl<T> Pool<T> {
     }
 
     /// Whether new allocations may come from this pool (neither disabled nor conflicting).
-    pub fn allocatable(&self) -> bool {
+    pub(crate) fn allocatable(&self) -> bool {
         !self.spec.disabled && self.conflict.is_none()
     }
 
@@ -461,7 +458,8 @@ impl<T> PoolStore<T> {
     }
 
     /// Pools in name order, mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Pool<T>> + '_ {
+    #[cfg(test)]
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Pool<T>> + '_ {
         self.pools.values_mut()
     }
 

@@ -19,7 +19,7 @@ use crate::model::names;
 
 /// The Service's IPAM facts plus where each annotation-borne fact came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceFacts {
+pub(crate) struct ServiceFacts {
     pub view: ServiceView,
     pub generation: i64,
     /// The condition the engine compares its decision against (see [`satisfied_condition`]).
@@ -53,7 +53,7 @@ fn annotation<'a>(svc: &'a Service, keys: &[&'static str]) -> Option<(&'static s
 /// carrying just the legacy `io.cilium/lb-ipam-request-satisfied` gets a fresh condition
 /// written. Duplicates of one type exist from Cilium < 1.15 (it appended them); the newest by
 /// `lastTransitionTime` wins, the later entry on a tie.
-pub fn satisfied_condition(conditions: &[Condition]) -> Option<&Condition> {
+pub(crate) fn satisfied_condition(conditions: &[Condition]) -> Option<&Condition> {
     conditions
         .iter()
         .filter(|c| c.type_ == names::SVC_SATISFIED_CONDITION)
@@ -68,7 +68,7 @@ pub fn satisfied_condition(conditions: &[Condition]) -> Option<&Condition> {
 /// - `spec.selector` is kept only for `externalTrafficPolicy: Local`, the one case where sharing
 ///   compares it (Cilium's `isCompatible`); elsewhere it cannot change a decision, and not
 ///   keeping it saves a map per Service at 10,000 Services.
-pub fn facts(svc: &Service) -> ServiceFacts {
+pub(crate) fn facts(svc: &Service) -> ServiceFacts {
     let namespace = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
     let spec = svc.spec.as_ref();

@@ -63,7 +63,7 @@ impl Entry {
 pub type Table = BTreeMap<(IpAddr, String), Entry>;
 
 /// Lease name for a Service: `<prefix>-<ns>-<name>`, Cilium's scheme with a configurable prefix.
-pub fn lease_name(prefix: &str, ns: &str, name: &str) -> String {
+pub(crate) fn lease_name(prefix: &str, ns: &str, name: &str) -> String {
     if prefix == names::L2_LEASE_PREFIX {
         names::l2_lease_name(ns, name)
     } else {
@@ -72,7 +72,7 @@ pub fn lease_name(prefix: &str, ns: &str, name: &str) -> String {
 }
 
 /// Reads a Service into what the policy code needs; unparsable IPs are skipped.
-pub fn service_info(svc: &Service) -> ServiceInfo {
+pub(crate) fn service_info(svc: &Service) -> ServiceInfo {
     let spec = svc.spec.as_ref();
     ServiceInfo {
         namespace: svc.namespace().unwrap_or_default(),

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 /// (VIP, interface).
-pub type Key = (IpAddr, String);
+pub(crate) type Key = (IpAddr, String);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,7 +40,7 @@ pub struct Mismatch {
 pub type Serving = Arc<Mutex<BTreeMap<String, (u64, BTreeSet<IpAddr>)>>>;
 
 /// The served set as (VIP, interface) keys.
-pub fn served_keys(serving: &Serving) -> BTreeSet<Key> {
+pub(crate) fn served_keys(serving: &Serving) -> BTreeSet<Key> {
     serving
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -50,7 +50,7 @@ pub fn served_keys(serving: &Serving) -> BTreeSet<Key> {
 }
 
 /// Both directions of the difference between what this node leads and what it serves.
-pub fn diff(led: &BTreeSet<Key>, served: &BTreeSet<Key>) -> BTreeSet<Mismatch> {
+pub(crate) fn diff(led: &BTreeSet<Key>, served: &BTreeSet<Key>) -> BTreeSet<Mismatch> {
     let one = |kind: Kind, (ip, iface): &Key| Mismatch {
         kind,
         ip: *ip,
@@ -95,7 +95,7 @@ impl Default for Health {
 }
 
 impl Health {
-    pub fn record(&self, found: &BTreeSet<Mismatch>) {
+    pub(crate) fn record(&self, found: &BTreeSet<Mismatch>) {
         if !found.is_empty() {
             self.mismatches.inc_by(found.len() as u64);
             self.repairs.inc();

@@ -44,7 +44,7 @@ fn read(p: &Path) -> String {
 
 /// Devices that carry a default route, from the text of `/proc/net/route` and
 /// `/proc/net/ipv6_route`. Unreachable defaults the kernel parks on `lo` do not count.
-pub fn default_route_devices(route_v4: &str, route_v6: &str) -> BTreeSet<String> {
+pub(crate) fn default_route_devices(route_v4: &str, route_v6: &str) -> BTreeSet<String> {
     let v4 = route_v4.lines().skip(1).filter_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
         // Iface Destination Gateway Flags RefCnt Use Metric Mask …
@@ -62,7 +62,7 @@ pub fn default_route_devices(route_v4: &str, route_v6: &str) -> BTreeSet<String>
 }
 
 /// This network namespace's default-route devices.
-pub fn default_route_devices_here() -> BTreeSet<String> {
+pub(crate) fn default_route_devices_here() -> BTreeSet<String> {
     default_route_devices(
         &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
         &std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default(),
@@ -115,7 +115,7 @@ fn exclusion(
 
 /// Every device under `root` (normally `/sys/class/net`), `with_default_route` naming the
 /// devices that carry a default route.
-pub fn scan_with(root: &Path, with_default_route: &BTreeSet<String>) -> Vec<DeviceInfo> {
+pub(crate) fn scan_with(root: &Path, with_default_route: &BTreeSet<String>) -> Vec<DeviceInfo> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return vec![];
     };
@@ -157,7 +157,7 @@ pub fn scan(root: &Path) -> Vec<DeviceInfo> {
     scan_with(root, &default_route_devices_here())
 }
 
-pub fn as_devices(infos: &[DeviceInfo]) -> Vec<Device> {
+pub(crate) fn as_devices(infos: &[DeviceInfo]) -> Vec<Device> {
     infos
         .iter()
         .map(|d| Device {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug)]
-pub struct GarpSchedule {
+pub(crate) struct GarpSchedule {
     count: usize,
     spacing: Duration,
     /// (due, ip): ordered by due time, so the next wake-up is the first element.
@@ -48,12 +48,12 @@ impl GarpSchedule {
     }
 
     /// When the next announcement is due, if any.
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         self.due.first().map(|(at, _)| *at)
     }
 
     /// The IPs to announce now; each is rescheduled `spacing` later until its count is spent.
-    pub fn take_due(&mut self, now: Instant) -> Vec<IpAddr> {
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<IpAddr> {
         let mut out = Vec::new();
         while let Some(&(at, ip)) = self.due.first() {
             if at > now {
@@ -79,11 +79,7 @@ impl GarpSchedule {
         out
     }
 
-    /// How many IPs still have announcements owed.
-    pub fn len(&self) -> usize {
-        self.owed.len()
-    }
-
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.owed.is_empty()
     }

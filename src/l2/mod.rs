@@ -3,7 +3,7 @@
 pub mod announcer;
 pub mod consistency;
 pub mod devices;
-pub mod garp;
+pub(crate) mod garp;
 pub mod policy;
 pub mod responder;
 pub mod runtime;

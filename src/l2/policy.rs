@@ -27,7 +27,7 @@ pub struct Device {
 
 /// What the announcer needs to know of a Service.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceInfo {
+pub(crate) struct ServiceInfo {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -56,7 +56,7 @@ pub struct PolicyErrors {
 
 impl PolicyErrors {
     /// `(condition type, error)` pairs, in Cilium's evaluation order.
-    pub fn by_condition(&self) -> [(&'static str, Option<&str>); 3] {
+    pub(crate) fn by_condition(&self) -> [(&'static str, Option<&str>); 3] {
         [
             (
                 names::POLICY_BAD_NODE_SELECTOR,
@@ -97,16 +97,16 @@ pub struct ActivePolicy {
 /// Compiled size bound for an interface regex. Interface names have at most 15 bytes, so any
 /// useful pattern is tiny; a huge one (a 100,000-character alternation cost 40 ms per compile)
 /// is reported as a bad regex instead of being compiled and matched on every recompute.
-pub const INTERFACE_REGEX_SIZE_LIMIT: usize = 256 * 1024;
+pub(crate) const INTERFACE_REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// Source length bound for an interface regex, for the same reason (a long literal alternation
 /// compiles small but still costs its length in parsing).
-pub const INTERFACE_REGEX_MAX_LEN: usize = 4096;
+pub(crate) const INTERFACE_REGEX_MAX_LEN: usize = 4096;
 
 /// Interface regexes compiled once per pattern (policies are re-evaluated on every Service,
 /// node or device change, their patterns almost never change). Patterns no policy uses any
 /// more are dropped by [`RegexCache::retain_used`].
 #[derive(Debug, Default)]
-pub struct RegexCache {
+pub(crate) struct RegexCache {
     compiled: std::collections::HashMap<String, Result<Regex, String>>,
     used: BTreeSet<String>,
     compiles: u64,
@@ -143,13 +143,14 @@ impl RegexCache {
     }
 
     /// Forgets the patterns not asked for since the last call.
-    pub fn retain_used(&mut self) {
+    pub(crate) fn retain_used(&mut self) {
         let used = std::mem::take(&mut self.used);
         self.compiled.retain(|p, _| used.contains(p));
     }
 
     /// How many patterns were compiled (cache misses) so far.
-    pub fn compiles(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn compiles(&self) -> u64 {
         self.compiles
     }
 }
@@ -166,7 +167,7 @@ pub fn evaluate(
 
 /// Evaluates one policy for this node in Cilium's order: nodeSelector first (a non-matching node
 /// drops the policy without looking further), then interface regexes, then serviceSelector.
-pub fn evaluate_cached(
+pub(crate) fn evaluate_cached(
     regexes_cache: &mut RegexCache,
     name: &str,
     spec: &CiliumL2AnnouncementPolicySpec,
@@ -257,14 +258,14 @@ impl Announcement {
     /// Whether this node may contend for the Service's lease. Not when every interface the
     /// policies match has lost its link: another node can answer, this one cannot. A policy
     /// that matches no interface at all still contends, as in Cilium.
-    pub fn can_contend(&self) -> bool {
+    pub(crate) fn can_contend(&self) -> bool {
         !self.interfaces.is_empty() || self.interfaces_down.is_empty()
     }
 }
 
 /// Services this node contends for (architecture.md, "L2 announcement policies"), keyed by (namespace, name). A Service with
 /// no announceable IP gets no entry (and so no lease), which fixed Cilium's lease-per-Service load.
-pub fn select_services(
+pub(crate) fn select_services(
     policies: &[EvaluatedPolicy],
     services: &[ServiceInfo],
 ) -> BTreeMap<(String, String), Announcement> {
@@ -310,7 +311,7 @@ pub fn select_services(
 /// kube-proxy (or Cilium's replacement) drops their traffic on such a node, so a lease won here
 /// would make the VIP answer ARP and then black-hole it (Cilium #27800, which ignores endpoints;
 /// MetalLB restricts candidates the same way). With no ready endpoint anywhere, nobody announces.
-pub fn keep_local_traffic_serviceable(
+pub(crate) fn keep_local_traffic_serviceable(
     selected: &mut BTreeMap<(String, String), Announcement>,
     services: &[ServiceInfo],
     with_local_endpoint: &BTreeSet<(String, String)>,
@@ -325,7 +326,7 @@ pub fn keep_local_traffic_serviceable(
 
 /// One endpoint of an EndpointSlice, as far as candidacy cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EndpointInfo {
+pub(crate) struct EndpointInfo {
     pub node_name: Option<String>,
     /// `conditions.ready`; unset means ready, as the API says consumers should assume.
     pub ready: Option<bool>,
@@ -333,7 +334,7 @@ pub struct EndpointInfo {
 
 /// The Services (namespace, name) with at least one ready endpoint on `node`, from
 /// `(namespace, kubernetes.io/service-name label, endpoints)` of each EndpointSlice.
-pub fn services_with_local_endpoints<'a>(
+pub(crate) fn services_with_local_endpoints<'a>(
     slices: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a [EndpointInfo])>,
     node: &str,
 ) -> BTreeSet<(String, String)> {
@@ -350,7 +351,7 @@ pub fn services_with_local_endpoints<'a>(
 
 /// A `metav1.Condition` as the announcer writes it on a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyCondition {
+pub(crate) struct PolicyCondition {
     pub type_: String,
     pub status: &'static str,
     pub reason: String,
@@ -361,7 +362,7 @@ pub struct PolicyCondition {
 /// The conditions a policy's status should carry after this evaluation, Cilium's way: a
 /// condition is created only when an error first appears; when the error goes away it stays with
 /// status False, reason `error`, empty message. Returns `None` when nothing changes.
-pub fn desired_conditions(
+pub(crate) fn desired_conditions(
     existing: &[PolicyCondition],
     errors: &PolicyErrors,
     generation: i64,

@@ -20,8 +20,8 @@ use crate::net::socket::{join_solicited_node, PacketSocket};
 /// How many gratuitous announcements follow a takeover, and how far apart: Linux replaces a
 /// neighbour entry at once only on a true gratuitous ARP, and ignores other updates for a second
 /// after confirming the old entry, so one packet can be lost on a busy LAN.
-pub const GARP_COUNT: usize = 3;
-pub const GARP_SPACING: Duration = Duration::from_millis(500);
+pub(crate) const GARP_COUNT: usize = 3;
+pub(crate) const GARP_SPACING: Duration = Duration::from_millis(500);
 
 /// Counters per (IP, interface), for `/metrics` and `lbctl debug`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +33,7 @@ pub struct Counters {
     pub gratuitous_sent: u64,
 }
 
-pub type Stats = Arc<Mutex<BTreeMap<(IpAddr, String), Counters>>>;
+pub(crate) type Stats = Arc<Mutex<BTreeMap<(IpAddr, String), Counters>>>;
 
 fn bump(stats: &Stats, ip: IpAddr, iface: &str, f: impl FnOnce(&mut Counters)) {
     let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -43,11 +43,11 @@ fn bump(stats: &Stats, ip: IpAddr, iface: &str, f: impl FnOnce(&mut Counters)) {
 /// Whether this process can answer on an interface (`Err` says why not, e.g. no CAP_NET_RAW for
 /// the ARP socket), keyed by (name, ifindex) so a recreated interface is tried afresh. The
 /// announcer does not contend for Services that could only be announced where it cannot.
-pub type Unanswerable = Arc<Mutex<BTreeMap<(String, u32), Result<(), String>>>>;
+pub(crate) type Unanswerable = Arc<Mutex<BTreeMap<(String, u32), Result<(), String>>>>;
 
 /// Opens (and closes) the ARP socket the responder would use on `ifindex`: whether this process
 /// can answer there at all. Must be called inside a Tokio runtime.
-pub fn probe_arp_socket(ifindex: u32) -> std::io::Result<()> {
+pub(crate) fn probe_arp_socket(ifindex: u32) -> std::io::Result<()> {
     PacketSocket::open_arp(ifindex, &bpf::arp_requests()).map(drop)
 }
 
@@ -60,7 +60,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn from_env() -> Faults {
+    pub(crate) fn from_env() -> Faults {
         let v = std::env::var("LBCTL_L2_FAULTS").unwrap_or_default();
         let on = |name: &str| v.split(',').any(|f| f.trim() == name);
         Faults {
@@ -333,7 +333,7 @@ async fn serve_interface(
 /// MAC: no host has such an address, the reply would be flooded to the whole segment (or
 /// nowhere), and a forged one turns the responder into a reflector. Probes (sender IP 0.0.0.0,
 /// RFC 5227) are answered, as the kernel answers them for its own addresses.
-pub fn deserves_answer(req: &codec::Arp) -> bool {
+pub(crate) fn deserves_answer(req: &codec::Arp) -> bool {
     let unicast = |m: codec::Mac| !m.is_multicast() && !m.is_zero();
     req.op == codec::ArpOp::Request
         && !req.is_gratuitous()

@@ -148,7 +148,7 @@ pub fn start(
 
 impl Running {
     /// `lbctl debug l2-announce`: what this node answers for right now.
-    pub fn l2_announce(&self) -> serde_json::Value {
+    pub(crate) fn l2_announce(&self) -> serde_json::Value {
         let now = tokio::time::Instant::now();
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let served = consistency::served_keys(&self.serving);
@@ -202,7 +202,7 @@ impl Running {
 
     /// Why this node is not ready to announce, if it is not: an interface it would announce on
     /// where it cannot answer (e.g. no CAP_NET_RAW), so Services there go to other nodes.
-    pub fn not_ready(&self) -> Option<String> {
+    pub(crate) fn not_ready(&self) -> Option<String> {
         let known = self.unanswerable.lock().unwrap_or_else(|p| p.into_inner());
         let why: Vec<String> = known
             .iter()

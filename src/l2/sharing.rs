@@ -15,7 +15,7 @@ pub type ServiceKey = (String, String);
 /// node contends for: (key, VIPs, whether this node leads its lease). A led Service that is not
 /// the primary for one of its VIPs gets no answer for that VIP; it keeps its lease (harmless,
 /// and it is ready should the Service stop sharing).
-pub fn vips_to_serve<'a, I>(services: I) -> BTreeMap<ServiceKey, BTreeSet<IpAddr>>
+pub(crate) fn vips_to_serve<'a, I>(services: I) -> BTreeMap<ServiceKey, BTreeSet<IpAddr>>
 where
     I: IntoIterator<Item = (&'a ServiceKey, &'a BTreeSet<IpAddr>, bool)>,
 {

@@ -15,7 +15,7 @@ use super::rbac::{self, Attributes, Decision, Policy, User};
 use super::LabState;
 
 /// Who a request without credentials is: the lab's kubeconfig carries none, and stays all-powerful.
-pub const ADMIN_USER: &str = "lab-admin";
+pub(crate) const ADMIN_USER: &str = "lab-admin";
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// The token lifetime when a TokenRequest asks for none (the API's default), and its bounds.
 const DEFAULT_EXPIRATION: i64 = 3600;
@@ -44,7 +44,7 @@ fn service_account_user(ns: &str, name: &str, uid: &str) -> User {
 }
 
 /// A fresh random HMAC key: tokens are valid for the lab that issued them only.
-pub fn new_token_key() -> hmac::Key {
+pub(crate) fn new_token_key() -> hmac::Key {
     let rng = ring::rand::SystemRandom::new();
     hmac::Key::generate(hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| {
         // Without an entropy source, fall back to the clock: still unique per lab start.
@@ -58,7 +58,7 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 /// The claims of a service-account token, shaped as the real issuer's (a JWT, HS256 here).
-pub fn sign_token(key: &hmac::Key, claims: &Value) -> String {
+pub(crate) fn sign_token(key: &hmac::Key, claims: &Value) -> String {
     let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
     let body = b64url(&serde_json::to_vec(claims).unwrap_or_default());
     let signing_input = format!("{header}.{body}");
@@ -67,7 +67,7 @@ pub fn sign_token(key: &hmac::Key, claims: &Value) -> String {
 }
 
 /// The claims of a token this lab signed, if the signature holds and it is not expired at `now`.
-pub fn verify_token(key: &hmac::Key, token: &str, now: i64) -> Option<Value> {
+pub(crate) fn verify_token(key: &hmac::Key, token: &str, now: i64) -> Option<Value> {
     let (signing_input, sig) = token.rsplit_once('.')?;
     let (_, body) = signing_input.split_once('.')?;
     let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -98,7 +98,7 @@ fn store_get(state: &LabState, group: &str, plural: &str, ns: &str, name: &str) 
 
 /// The user a request's credentials name: none is the admin, a bearer token must be one this lab
 /// issued for a ServiceAccount that still exists.
-pub fn authenticate(state: &LabState, headers: &HeaderMap) -> Result<User, ApiError> {
+pub(crate) fn authenticate(state: &LabState, headers: &HeaderMap) -> Result<User, ApiError> {
     let Some(h) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(admin());
     };
@@ -126,7 +126,7 @@ pub fn authenticate(state: &LabState, headers: &HeaderMap) -> Result<User, ApiEr
 }
 
 /// Decides `attrs` for `user` with the RBAC objects the lab holds.
-pub fn decide(state: &LabState, user: &User, attrs: &Attributes) -> Decision {
+pub(crate) fn decide(state: &LabState, user: &User, attrs: &Attributes) -> Decision {
     if user.groups.iter().any(|g| g == rbac::PRIVILEGED_GROUP) {
         return Decision::Allow(String::new());
     }
@@ -164,7 +164,7 @@ fn forbidden(user: &User, attrs: &Attributes, reason: &str) -> ApiError {
 }
 
 /// 403 unless `user` may do `attrs`.
-pub fn authorize(state: &LabState, user: &User, attrs: &Attributes) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &LabState, user: &User, attrs: &Attributes) -> Result<(), ApiError> {
     match decide(state, user, attrs) {
         Decision::Allow(_) => Ok(()),
         Decision::Deny(reason) => Err(forbidden(user, attrs, &reason)),
@@ -258,7 +258,7 @@ pub fn impersonate(state: &LabState, user: User, headers: &HeaderMap) -> Result<
 }
 
 /// Which lab-served endpoint of this module a request is, if any.
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     TokenRequest { namespace: String, name: String },
     SelfSubjectAccessReview,
     SubjectAccessReview,

@@ -296,7 +296,7 @@ fn kind_type(group: &str, kind: &str) -> T {
     }
 }
 
-pub fn json_kind(v: &Value) -> String {
+pub(crate) fn json_kind(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(_) => "bool".into(),

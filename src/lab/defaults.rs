@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 /// Service IP and node-port allocations held by the lab.
 #[derive(Debug, Default)]
-pub struct Allocators {
+pub(crate) struct Allocators {
     next_v4: u32,
     next_v6: u128,
     node_ports: BTreeSet<i64>,
@@ -45,7 +45,7 @@ impl Allocators {
         None
     }
 
-    pub fn release_service(&mut self, svc: &Value) {
+    pub(crate) fn release_service(&mut self, svc: &Value) {
         for p in svc["spec"]["ports"].as_array().into_iter().flatten() {
             if let Some(np) = p["nodePort"].as_i64() {
                 self.node_ports.remove(&np);
@@ -277,7 +277,7 @@ fn go_time(v: &mut Value, format: &str) -> Result<(), String> {
 /// `observedGeneration: 0`), and a LoadBalancer's ingress IP gets `ipMode: VIP`.
 /// Custom resources are stored as sent, so this applies to built-in kinds only. The error is a
 /// decode error (400).
-pub fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
+pub(crate) fn round_trip(group: &str, plural: &str, obj: &mut Value) -> Result<(), String> {
     match (group, plural) {
         ("", "services") => {
             // SetDefaults_Service: a LoadBalancer's ingress IPs get `ipMode: VIP` (GA since 1.32).
@@ -352,7 +352,7 @@ pub fn secret(obj: &mut Value) {
 
 /// The default ClusterRoles and bindings every cluster has that authentication relies on: admins
 /// (system:masters), discovery and self-reviews for every authenticated user.
-pub fn bootstrap_rbac() -> Vec<Value> {
+pub(crate) fn bootstrap_rbac() -> Vec<Value> {
     use serde_json::json;
     let meta = |name: &str| {
         json!({"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},

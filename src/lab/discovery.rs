@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 
 use super::registry::ResourceType;
 
-pub const SERVER_MAJOR: &str = "1";
-pub const SERVER_MINOR: &str = "33";
-pub const SERVER_GIT_VERSION: &str = "v1.33.1";
+pub(crate) const SERVER_MAJOR: &str = "1";
+pub(crate) const SERVER_MINOR: &str = "33";
+pub(crate) const SERVER_GIT_VERSION: &str = "v1.33.1";
 
 pub fn version() -> Value {
     json!({
@@ -19,7 +19,7 @@ pub fn version() -> Value {
     })
 }
 
-pub fn api_versions(addr: &str) -> Value {
+pub(crate) fn api_versions(addr: &str) -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]})
 }
@@ -92,7 +92,7 @@ fn served_groups(types: &[ResourceType]) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-pub fn api_group_list(types: &[ResourceType]) -> Value {
+pub(crate) fn api_group_list(types: &[ResourceType]) -> Value {
     let gs: Vec<Value> = served_groups(types)
         .iter()
         .map(|(g, vs)| group_doc(g, vs))
@@ -100,7 +100,7 @@ pub fn api_group_list(types: &[ResourceType]) -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": gs})
 }
 
-pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
+pub(crate) fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
     let gs = served_groups(types);
     let vs = gs.get(group)?;
     let mut d = group_doc(group, vs);
@@ -120,7 +120,7 @@ const VERBS: &[&str] = &[
     "watch",
 ];
 
-pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+pub(crate) fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
     let mut resources = vec![];
     for t in types
         .iter()
@@ -161,7 +161,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
 }
 
 /// `/openapi/v3`: one entry per group/version.
-pub fn openapi_root(types: &[ResourceType], hash: &str) -> Value {
+pub(crate) fn openapi_root(types: &[ResourceType], hash: &str) -> Value {
     let mut paths = serde_json::Map::new();
     paths.insert(
         "api/v1".into(),
@@ -223,7 +223,7 @@ fn operation(t: &ResourceType, action: &str, schema_ref: &str, extra_params: &[&
 
 /// The OpenAPI v3 document of one group/version, with the `fieldValidation` parameter kubectl
 /// looks for before it relies on server-side validation.
-pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+pub(crate) fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
     let mine: Vec<&ResourceType> = types
         .iter()
         .filter(|t| t.group == group && t.version == version)

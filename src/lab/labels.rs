@@ -107,7 +107,7 @@ struct Requirement {
 
 /// A parsed label selector.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Selector(Vec<Requirement>);
+pub(crate) struct Selector(Vec<Requirement>);
 
 struct Parser {
     toks: Vec<Tok>,

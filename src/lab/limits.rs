@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// A real API server reads at most 3 MiB of a write request's body (`MaxRequestBodyBytes`).
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// What the lab may hold beyond the objects themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct Usage {
 }
 
 /// The size of `v` as compact JSON, without serializing it.
-pub fn json_size(v: &Value) -> usize {
+pub(crate) fn json_size(v: &Value) -> usize {
     fn str_size(s: &str) -> usize {
         // Quotes, plus escapes for the characters JSON escapes.
         2 + s.len()

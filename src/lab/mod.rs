@@ -28,7 +28,6 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::Value;
 
-pub use discovery::{SERVER_GIT_VERSION, SERVER_MINOR};
 pub use scenario::Scenario;
 
 use registry::ResourceType;

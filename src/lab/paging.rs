@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Where a paged LIST continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Continue {
+pub(crate) struct Continue {
     /// The resourceVersion of the first page; every page reports it.
     pub rv: u64,
     /// The last (namespace, name) already served.
@@ -52,7 +52,7 @@ impl Continue {
 
 /// One page of a LIST.
 #[derive(Debug)]
-pub struct Page<'a> {
+pub(crate) struct Page<'a> {
     pub items: Vec<&'a Value>,
     pub next: Option<Continue>,
     pub remaining: Option<usize>,

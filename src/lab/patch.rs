@@ -15,7 +15,7 @@ fn merge_key(field: &str) -> Option<&'static str> {
     })
 }
 
-pub fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
@@ -45,7 +45,7 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), JsonPatchErro
 /// Strategic merge patch, with the directives kubectl emits (`$patch`, `$setElementOrder/…`,
 /// `$retainKeys`, `$deleteFromPrimitiveList/…`). Lists with a merge key are merged element-wise
 /// and ordered as apimachinery's strategicpatch orders them (see [`merge_list`]).
-pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
     let Some(pmap) = patch.as_object() else {
         *target = patch.clone();
         return;

@@ -18,7 +18,7 @@ use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
 use serde_json::{json, Map, Value};
 
-pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+pub(crate) const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -40,13 +40,13 @@ pub enum ProtoError {
 }
 
 /// Whether a Content-Type header names protobuf.
-pub fn is_protobuf(content_type: &str) -> bool {
+pub(crate) fn is_protobuf(content_type: &str) -> bool {
     content_type.split(';').next().unwrap_or_default().trim() == CONTENT_TYPE
 }
 
 /// Whether a client's Accept header lets the lab answer in JSON, the only encoding it writes: not
 /// when protobuf is all the client takes (a real server would answer in protobuf then).
-pub fn json_acceptable(accept: Option<&str>) -> bool {
+pub(crate) fn json_acceptable(accept: Option<&str>) -> bool {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return true;
     };

@@ -11,11 +11,11 @@ enum Term {
 
 /// A parsed label selector (`a=b,c!=d,e in (f,g),!h,n>1`), as apimachinery parses it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelQuery(super::labels::Selector);
+pub(crate) struct LabelQuery(super::labels::Selector);
 
 /// A parsed field selector (`metadata.name=x,metadata.namespace!=y`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldQuery(Vec<Term>);
+pub(crate) struct FieldQuery(Vec<Term>);
 
 impl LabelQuery {
     pub fn parse(s: &str) -> Result<Self, String> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// The group whose members the real server lets through before RBAC runs.
-pub const PRIVILEGED_GROUP: &str = "system:masters";
+pub(crate) const PRIVILEGED_GROUP: &str = "system:masters";
 
 /// An authenticated (or impersonated) user.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct User {
 
 /// What a request asks to do, as the real server's RequestInfo derives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Attributes {
+pub(crate) enum Attributes {
     Resource {
         verb: String,
         namespace: String,
@@ -36,7 +36,7 @@ pub enum Attributes {
 
 impl Attributes {
     /// The attributes of an HTTP request (method, path, raw query).
-    pub fn from_request(method: &str, path: &str, query: &str) -> Attributes {
+    pub(crate) fn from_request(method: &str, path: &str, query: &str) -> Attributes {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let non_resource = || Attributes::NonResource {
             verb: method.to_ascii_lowercase(),
@@ -95,12 +95,6 @@ impl Attributes {
             name,
         }
     }
-
-    pub fn verb(&self) -> &str {
-        match self {
-            Attributes::Resource { verb, .. } | Attributes::NonResource { verb, .. } => verb,
-        }
-    }
 }
 
 /// `metadata.name=x` (or `==`) as the only term of a field selector.
@@ -116,7 +110,7 @@ fn exact_name(selector: &str) -> Option<String> {
 
 /// The RBAC objects of the cluster.
 #[derive(Default)]
-pub struct Policy<'a> {
+pub(crate) struct Policy<'a> {
     pub roles: Vec<&'a Value>,
     pub cluster_roles: Vec<&'a Value>,
     pub role_bindings: Vec<&'a Value>,
@@ -124,7 +118,7 @@ pub struct Policy<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Allowed, and by what (empty for the privileged group).
     Allow(String),
     /// Denied; the reason names broken role references, as the real authorizer's does.
@@ -174,7 +168,7 @@ fn describe_subject(s: &Value, binding_ns: &str) -> String {
 }
 
 /// A Kubernetes LabelSelector (matchLabels and matchExpressions) against an object's labels.
-pub fn selector_matches(selector: &Value, labels: &Value) -> bool {
+pub(crate) fn selector_matches(selector: &Value, labels: &Value) -> bool {
     let label = |k: &str| labels[k].as_str();
     let labels_ok = selector["matchLabels"]
         .as_object()
@@ -217,7 +211,7 @@ impl<'a> Policy<'a> {
 
     /// A ClusterRole's rules; one with an aggregationRule has the rules of every ClusterRole its
     /// selectors pick (as the aggregation controller would have written them).
-    pub fn cluster_role_rules(&self, role: &'a Value) -> Vec<&'a Value> {
+    pub(crate) fn cluster_role_rules(&self, role: &'a Value) -> Vec<&'a Value> {
         let mut out = vec![];
         let mut seen = vec![];
         self.collect_rules(role, &mut out, &mut seen);
@@ -272,7 +266,7 @@ fn verb_matches(rule: &Value, verb: &str) -> bool {
 }
 
 /// Whether one PolicyRule allows the request.
-pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
+pub(crate) fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
     match attrs {
         Attributes::Resource {
             verb,
@@ -313,7 +307,7 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
 
 /// Decides a request as the real server does: the privileged group, then RBAC (cluster-wide
 /// bindings first, then the bindings of the request's namespace).
-pub fn authorize(policy: &Policy, user: &User, attrs: &Attributes) -> Decision {
+pub(crate) fn authorize(policy: &Policy, user: &User, attrs: &Attributes) -> Decision {
     if user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
         return Decision::Allow(String::new());
     }
@@ -380,7 +374,7 @@ pub fn authorize(policy: &Policy, user: &User, attrs: &Attributes) -> Decision {
 
 /// Every rule that applies to `user` in `namespace` (cluster-wide bindings, then the namespace's),
 /// as a SelfSubjectRulesReview lists them, with the errors of broken role references.
-pub fn rules_for<'a>(
+pub(crate) fn rules_for<'a>(
     policy: &Policy<'a>,
     user: &User,
     namespace: &str,
@@ -411,7 +405,7 @@ pub fn rules_for<'a>(
 
 /// The message of the real server's 403, e.g. `services is forbidden: User "u" cannot list
 /// resource "services" in API group "" in the namespace "demo"`.
-pub fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> String {
+pub(crate) fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> String {
     let mut msg = match attrs {
         Attributes::NonResource { verb, path } => {
             format!("User {:?} cannot {verb} path {path:?}", user.name)

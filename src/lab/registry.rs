@@ -51,13 +51,10 @@ impl ResourceType {
             format!("{}/{}", self.group, self.version)
         }
     }
-    pub fn group_version(&self) -> String {
-        self.api_version()
-    }
     /// The fields a field selector may name for this kind: each kind's field-label conversion in
     /// kube-apiserver (`metadata.name` and `metadata.namespace` unless the kind says otherwise;
     /// a CRD adds its `selectableFields`).
-    pub fn field_selectors(&self) -> Vec<String> {
+    pub(crate) fn field_selectors(&self) -> Vec<String> {
         let own: &[&str] = match (self.group.as_str(), self.plural.as_str()) {
             ("", "services") => &[
                 "metadata.name",
@@ -105,7 +102,7 @@ impl ResourceType {
     }
 
     /// Key under which objects are stored: versions of one kind share their objects.
-    pub fn store_key(&self) -> (String, String) {
+    pub(crate) fn store_key(&self) -> (String, String) {
         (self.group.clone(), self.plural.clone())
     }
 }
@@ -159,7 +156,7 @@ type Builtin = (
 
 /// The built-in kinds the lab serves. Which of them carry `metadata.generation` follows each
 /// kind's registry strategy in kube-apiserver 1.33 (Pods got one in 1.33).
-pub fn builtins() -> Vec<ResourceType> {
+pub(crate) fn builtins() -> Vec<ResourceType> {
     use Generation::{None as No, Spec};
     #[rustfmt::skip]
     let kinds: [Builtin; 18] = [
@@ -250,7 +247,7 @@ fn default_deprecation_warning(spec: &Value, deprecated: &str) -> String {
 /// What apiextensions' validation says about a CRD's name and group (`create`: the approval rule
 /// for protected groups applies to new CRDs only). A CRD cannot define a core kind: its group
 /// must be a domain.
-pub fn crd_name_errors(crd: &Value, create: bool) -> Vec<String> {
+pub(crate) fn crd_name_errors(crd: &Value, create: bool) -> Vec<String> {
     let spec = &crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default();
     let plural = spec["names"]["plural"].as_str().unwrap_or_default();
@@ -279,7 +276,7 @@ pub fn crd_name_errors(crd: &Value, create: bool) -> Vec<String> {
 }
 
 /// The resource types a CRD object defines (one per served version). Malformed CRDs define none.
-pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
+pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
     let (Some(group), Some(kind), Some(plural)) = (
         spec["group"].as_str(),

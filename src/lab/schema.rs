@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Field errors in the API server's wording (`spec.x: Invalid value: ...`).
     pub errors: Vec<String>,
     /// Paths of unknown fields that were pruned.
@@ -13,7 +13,7 @@ pub struct Outcome {
 }
 
 /// Validates and normalises `obj` in place against a CRD's `openAPIV3Schema`.
-pub fn validate(schema: &Value, obj: &mut Value) -> Outcome {
+pub(crate) fn validate(schema: &Value, obj: &mut Value) -> Outcome {
     let mut out = Outcome::default();
     let Some(map) = obj.as_object_mut() else {
         out.errors

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 /// (`f:name`, `k:{"key":value}`, `v:value`, `i:index`); `member` when the path itself is in the set,
 /// not only paths below it (serialized as `".": {}`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldSet {
+pub(crate) struct FieldSet {
     member: bool,
     children: BTreeMap<String, FieldSet>,
 }
@@ -44,7 +44,7 @@ impl FieldSet {
         self.children.values().all(|c| !c.member && c.is_empty())
     }
 
-    pub fn union(&mut self, other: &FieldSet) {
+    pub(crate) fn union(&mut self, other: &FieldSet) {
         self.member |= other.member;
         for (k, c) in &other.children {
             self.children.entry(k.clone()).or_default().union(c);
@@ -70,7 +70,7 @@ impl FieldSet {
     }
 
     /// `self` without every path at or below a member of `other`.
-    pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
+    pub(crate) fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
         let mut out = FieldSet {
             member: self.member,
             children: BTreeMap::new(),
@@ -88,7 +88,7 @@ impl FieldSet {
         out
     }
 
-    pub fn intersection(&self, other: &FieldSet) -> FieldSet {
+    pub(crate) fn intersection(&self, other: &FieldSet) -> FieldSet {
         let mut out = FieldSet {
             member: self.member && other.member,
             children: BTreeMap::new(),
@@ -122,7 +122,7 @@ impl FieldSet {
     }
 
     /// Reads a `fieldsV1` tree. Anything that is not one is an error, as on a real server.
-    pub fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
+    pub(crate) fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
         let Some(m) = v.as_object() else {
             return Err(format!("expected an object, found {v}"));
         };
@@ -144,7 +144,7 @@ impl FieldSet {
         Ok(out)
     }
 
-    pub fn to_fields_v1(&self) -> Value {
+    pub(crate) fn to_fields_v1(&self) -> Value {
         let mut m = Map::new();
         if self.member && !self.children.is_empty() {
             m.insert(".".into(), Value::Object(Map::new()));
@@ -159,7 +159,7 @@ impl FieldSet {
 }
 
 /// A path as structured-merge-diff prints it: `.spec.ports[port=80,protocol="TCP"].name`.
-pub fn display_path(path: &[String]) -> String {
+pub(crate) fn display_path(path: &[String]) -> String {
     let mut s = String::new();
     for pe in path {
         if let Some(f) = pe.strip_prefix("f:") {
@@ -184,7 +184,7 @@ fn field(name: &str) -> String {
 
 /// What a node of an object is, as far as merging and ownership go.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A scalar, or a value the schema says is replaced as a whole.
     Leaf,
     /// Fields named by the schema: each one owned on its own.
@@ -199,12 +199,12 @@ pub enum Shape {
 
 /// The shapes of one kind's objects: a CRD's `openAPIV3Schema` or the built-in rules.
 #[derive(Clone, Copy, Debug)]
-pub struct Types<'a> {
+pub(crate) struct Types<'a> {
     crd: Option<&'a Value>,
 }
 
 impl<'a> Types<'a> {
-    pub fn builtin() -> Self {
+    pub(crate) fn builtin() -> Self {
         Types { crd: None }
     }
     pub fn crd(schema: &'a Value) -> Self {
@@ -330,7 +330,7 @@ fn item_element(shape: &Shape, item: &Value) -> String {
 }
 
 /// The fields a configuration sets (structured-merge-diff's `ToFieldSet`).
-pub fn to_field_set(types: &Types, v: &Value) -> Result<FieldSet, String> {
+pub(crate) fn to_field_set(types: &Types, v: &Value) -> Result<FieldSet, String> {
     let mut out = FieldSet::default();
     set_walk(types, &mut vec![], &mut vec![], v, &mut out, false)?;
     Ok(out)
@@ -584,7 +584,7 @@ pub fn remove(obj: &mut Value, set: &FieldSet) {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Operation {
+pub(crate) enum Operation {
     Apply,
     Update,
 }
@@ -712,7 +712,11 @@ pub fn encode(entries: &[Entry]) -> Value {
 
 /// Which entries a write starts from: the request's own when it brings some (`[{}]` resets them),
 /// the live object's otherwise — so clients that drop managedFields do not erase them.
-pub fn base_entries(sent: &Value, live: &Value, subresource: bool) -> Result<Vec<Entry>, String> {
+pub(crate) fn base_entries(
+    sent: &Value,
+    live: &Value,
+    subresource: bool,
+) -> Result<Vec<Entry>, String> {
     if subresource {
         return decode(live);
     }
@@ -767,7 +771,7 @@ pub struct Write<'a> {
 }
 
 /// An ignored set naming top-level fields.
-pub fn top_fields(names: &[&str]) -> FieldSet {
+pub(crate) fn top_fields(names: &[&str]) -> FieldSet {
     let mut s = FieldSet::default();
     for n in names {
         s.insert(&[field(n)]);
@@ -830,7 +834,7 @@ pub struct Conflict {
 }
 
 /// The 409's message, worded as apimachinery's `getConflictMessage`.
-pub fn conflict_message(conflicts: &[Conflict]) -> String {
+pub(crate) fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [c] = conflicts {
         return format!(
             "Apply failed with 1 conflict: conflict with {}: {}",
@@ -998,7 +1002,7 @@ fn apply_once(
 
 /// The manager of a write without `fieldManager`: the User-Agent up to its first `/`, printable
 /// characters only, at most 128 bytes (apiserver's `prefixFromUserAgent`).
-pub fn manager_from_user_agent(ua: &str) -> String {
+pub(crate) fn manager_from_user_agent(ua: &str) -> String {
     let mut out = String::new();
     for c in ua.split('/').next().unwrap_or_default().chars() {
         if c.is_control() {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-pub type StoreKey = (String, String);
+pub(crate) type StoreKey = (String, String);
 /// Live events from the moment of subscription on.
-pub type Subscription = broadcast::Receiver<Arc<Event>>;
+pub(crate) type Subscription = broadcast::Receiver<Arc<Event>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -39,7 +39,7 @@ pub struct Event {
     pub size: usize,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     rv: u64,
     uid: u64,
     objects: HashMap<StoreKey, BTreeMap<(String, String), Value>>,
@@ -76,14 +76,14 @@ impl Store {
     }
 
     /// Bounds the watch history by event count and size; what falls out is compacted (410).
-    pub fn set_history_limits(&mut self, events: usize, bytes: usize) {
+    pub(crate) fn set_history_limits(&mut self, events: usize, bytes: usize) {
         self.history_limit = events;
         self.history_bytes_limit = bytes;
         self.trim_history();
     }
 
     /// Events and approximate bytes held for watches.
-    pub fn history_usage(&self) -> (usize, usize) {
+    pub(crate) fn history_usage(&self) -> (usize, usize) {
         (self.history.len(), self.history_bytes)
     }
 
@@ -91,20 +91,20 @@ impl Store {
         self.rv
     }
 
-    pub fn compacted_rv(&self) -> u64 {
+    pub(crate) fn compacted_rv(&self) -> u64 {
         self.compacted_rv
     }
 
     /// Forgets all history: every resourceVersion handed out so far is now too old to watch from
     /// (410 Gone). The counter moves on so that a fresh list yields a usable version again.
-    pub fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         self.rv += 1;
         self.history.clear();
         self.history_bytes = 0;
         self.compacted_rv = self.rv;
     }
 
-    pub fn next_uid(&mut self) -> String {
+    pub(crate) fn next_uid(&mut self) -> String {
         self.uid += 1;
         let n = self.uid;
         // A stable, UUID-shaped identifier: deterministic, so scenario runs are reproducible.
@@ -193,7 +193,7 @@ impl Store {
 
     /// Events after `from_rv` still in history plus a live subscription, taken atomically so no
     /// event falls between them. `None` when `from_rv` is older than the retained window.
-    pub fn watch_from(&self, from_rv: u64) -> Option<(Vec<Arc<Event>>, Subscription)> {
+    pub(crate) fn watch_from(&self, from_rv: u64) -> Option<(Vec<Arc<Event>>, Subscription)> {
         if from_rv < self.compacted_rv {
             return None;
         }
@@ -204,9 +204,5 @@ impl Store {
             .cloned()
             .collect();
         Some((past, self.tx.subscribe()))
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.tx.subscribe()
     }
 }

@@ -20,7 +20,7 @@ fn col(name: &str, ty: &str, format: &str, priority: i32) -> Value {
 }
 
 /// Minimal JSONPath for printer columns: `.a.b`, and `.a[?(@.k=="v")].b`.
-pub fn eval_jsonpath(obj: &Value, path: &str) -> Option<Value> {
+pub(crate) fn eval_jsonpath(obj: &Value, path: &str) -> Option<Value> {
     let mut cur = vec![obj.clone()];
     let mut rest = path
         .trim()
@@ -169,7 +169,12 @@ fn node_row(obj: &Value) -> Vec<Value> {
 }
 
 /// Builds a `meta.k8s.io/v1` Table. `include_object` is the `includeObject` query parameter.
-pub fn to_table(rt: &ResourceType, objects: &[Value], rv: &str, include_object: &str) -> Value {
+pub(crate) fn to_table(
+    rt: &ResourceType,
+    objects: &[Value],
+    rv: &str,
+    include_object: &str,
+) -> Value {
     let now = jiff::Timestamp::now();
     let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
     let (columns, rows): (Vec<Value>, Vec<Vec<Value>>) = match (

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 /// client-go's `leaderelection.JitterFactor`: followers wait `retry * (1 + rand * 1.2)` and
 /// Cilium refuses a renew deadline that is not larger than `1.2 * retry`.
-pub const JITTER_FACTOR: f64 = 1.2;
+pub(crate) const JITTER_FACTOR: f64 = 1.2;
 
 /// Cilium's agent flag names, used in the sanitiser's warnings so operators can map them to
 /// their configuration.
@@ -51,7 +51,7 @@ pub struct Timings {
 
 impl Timings {
     /// Cilium's defaults (`15s` / `5s` / `2s`).
-    pub const CILIUM_DEFAULT: Timings = Timings {
+    pub(crate) const CILIUM_DEFAULT: Timings = Timings {
         lease_duration: Duration::from_secs(15),
         renew_deadline: Duration::from_secs(5),
         retry_period: Duration::from_secs(2),
@@ -71,7 +71,7 @@ impl Timings {
 
     /// Checks the relations the fencing argument depends on. `sanitize_timings` always produces
     /// timings that pass.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.retry_period.is_zero() {
             return Err("retry period must be greater than zero".into());
         }
@@ -100,7 +100,7 @@ impl Default for Timings {
 /// Rules: lease duration < 1s becomes 1s; a zero renew deadline becomes 1s; a zero retry period
 /// becomes 200ms; lease duration <= renew deadline sets renew deadline = lease duration / 2;
 /// renew deadline <= 1.2 x retry period sets retry period = renew deadline / 2.
-pub fn sanitize_timings(
+pub(crate) fn sanitize_timings(
     lease_duration: Duration,
     renew_deadline: Duration,
     retry_period: Duration,
@@ -166,7 +166,8 @@ fn jittered_max(d: Duration) -> Duration {
 /// successful write was *sent* (not when its response arrived): the server may have applied it
 /// at any moment in between, and others start their lease-duration countdown no earlier than
 /// that. The holder stops the moment the renew deadline has passed.
-pub fn is_leader_valid(
+#[cfg(test)]
+pub(crate) fn is_leader_valid(
     now: Instant,
     last_successful_renew: Instant,
     renew_deadline: Duration,
@@ -200,7 +201,7 @@ impl LeaseConfig {
     }
 
     /// Rejects configurations that would break the protocol rather than merely be slow.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.namespace.is_empty() {
             return Err("lease namespace is empty".into());
         }
@@ -223,7 +224,7 @@ impl LeaseConfig {
 /// The current time as both clocks: monotonic for expiry arithmetic, wall for the timestamps
 /// written into the Lease (which humans and other tools read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Now {
+pub(crate) struct Now {
     pub mono: Instant,
     pub wall: Timestamp,
 }
@@ -289,16 +290,11 @@ impl Observed {
             }
         }
     }
-
-    /// When the last observed record was first seen, if anything was observed yet.
-    pub fn changed_at(&self) -> Option<Instant> {
-        self.changed_at
-    }
 }
 
 /// Whether we want the lease or want to give it up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Intent {
+pub(crate) enum Intent {
     Lead,
     Release,
 }
@@ -323,7 +319,7 @@ pub enum Action {
 }
 
 /// The holder named by a lease; an absent or empty `holderIdentity` means nobody.
-pub fn holder_of(lease: &Lease) -> Option<&str> {
+pub(crate) fn holder_of(lease: &Lease) -> Option<&str> {
     lease
         .spec
         .as_ref()
@@ -334,7 +330,7 @@ pub fn holder_of(lease: &Lease) -> Option<&str> {
 /// Decides the next step for `cfg.identity` given the lease as observed (`None` = not found).
 ///
 /// Always records the observation in `observed` first, so callers cannot forget to.
-pub fn decide(
+pub(crate) fn decide(
     cfg: &LeaseConfig,
     lease: Option<&Lease>,
     observed: &mut Observed,

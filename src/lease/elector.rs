@@ -73,7 +73,7 @@ pub enum LeaderState {
 impl LeaderState {
     /// Whether we may act as leader at `now` (fencing: false once `valid_until` has passed even
     /// if the task has not yet published the step-down).
-    pub fn is_leading_at(&self, now: Instant) -> bool {
+    pub(crate) fn is_leading_at(&self, now: Instant) -> bool {
         matches!(self, LeaderState::Leading { valid_until, .. } if now < *valid_until)
     }
 }

@@ -11,7 +11,7 @@ use crate::lease::decide::holder_of;
 use crate::lease::elector::LeaseError;
 
 /// The leases Cilium's GC would delete: name starts with `prefix`, no holder.
-pub fn select_for_gc<'a>(leases: &'a [Lease], prefix: &str) -> Vec<&'a Lease> {
+pub(crate) fn select_for_gc<'a>(leases: &'a [Lease], prefix: &str) -> Vec<&'a Lease> {
     leases
         .iter()
         .filter(|l| {
@@ -26,7 +26,7 @@ pub fn select_for_gc<'a>(leases: &'a [Lease], prefix: &str) -> Vec<&'a Lease> {
 
 /// What one GC pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GcReport {
+pub(crate) struct GcReport {
     /// Names deleted.
     pub deleted: Vec<String>,
     /// Names that changed (acquired again) or vanished between list and delete.
@@ -42,7 +42,7 @@ pub struct GcReport {
 /// Unlike Cilium, each delete carries the listed `resourceVersion` as a precondition: a node
 /// that acquires a released lease between our list and our delete would otherwise lose its fresh
 /// lease (and see 404 on its next renew).
-pub async fn gc_once(api: &Api<Lease>, prefix: &str) -> Result<GcReport, LeaseError> {
+pub(crate) async fn gc_once(api: &Api<Lease>, prefix: &str) -> Result<GcReport, LeaseError> {
     let mut report = GcReport::default();
     let list = match api.list(&ListParams::default()).await {
         Ok(list) => list,

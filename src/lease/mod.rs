@@ -6,18 +6,17 @@
 //! - `elector`: one Tokio task per lease over `kube::Api<Lease>`, observed via `watch`.
 //! - `gc`: which released leases to delete, and a one-shot GC pass.
 
-pub mod decide;
+pub(crate) mod decide;
 pub mod elector;
-pub mod gc;
+pub(crate) mod gc;
 
 #[cfg(test)]
 mod elector_tests;
 #[cfg(test)]
 mod sim_tests;
 
-pub use decide::{
-    decide, holder_of, is_leader_valid, sanitize_timings, Action, Intent, LeaseConfig, Now,
-    Observed, Timings, JITTER_FACTOR,
-};
-pub use elector::{LeaderState, LeaseError, LeaseHandle};
-pub use gc::{gc_once, select_for_gc, GcReport};
+pub(crate) use decide::sanitize_timings;
+pub use decide::{Action, LeaseConfig, Observed, Timings};
+pub(crate) use elector::LeaseError;
+pub use elector::{LeaderState, LeaseHandle};
+pub(crate) use gc::gc_once;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
     category = "cilium"
 )]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
-pub struct CiliumNodeSpec {
+pub(crate) struct CiliumNodeSpec {
     #[serde(flatten)]
     #[schemars(skip)]
     pub rest: serde_json::Map<String, serde_json::Value>,

@@ -1,6 +1,6 @@
 //! Cilium CRD types, Service views, label selectors and the names of every Cilium string.
 
-pub mod ciliumnode;
+pub(crate) mod ciliumnode;
 pub mod names;
 pub mod policy;
 pub mod pool;
@@ -9,7 +9,7 @@ pub mod selector;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// Every CRD lbctl serves in the lab and ships in `deploy/`.
-pub fn all_crds() -> Vec<CustomResourceDefinition> {
+pub(crate) fn all_crds() -> Vec<CustomResourceDefinition> {
     vec![pool::crd(), policy::crd(), ciliumnode::crd()]
 }
 

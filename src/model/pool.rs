@@ -138,7 +138,7 @@ pub mod v2alpha1 {
 
 /// The version-independent view of a pool spec that the rest of lbctl works with.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct PoolView {
+pub(crate) struct PoolView {
     pub service_selector: Option<LabelSelector>,
     pub allow_first_last_ips: Option<AllowFirstLastIps>,
     /// `blocks` followed by the deprecated `cidrs`, in that order.

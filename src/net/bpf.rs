@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
+pub(crate) struct Insn {
     pub code: u16,
     pub jt: u8,
     pub jf: u8,
@@ -24,7 +24,7 @@ pub(crate) const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u
 pub(crate) const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// Snap length returned by "accept": more than any ARP/NDP frame needs.
-pub const ACCEPT: u32 = 0x4_0000;
+pub(crate) const ACCEPT: u32 = 0x4_0000;
 
 const ETH_HLEN: u32 = 14;
 /// ARP operation (after htype, ptype, hlen, plen).
@@ -99,12 +99,12 @@ fn accept_if_all(checks: &[(Load, u32)]) -> Vec<Insn> {
 
 /// Probe, IPv4: ARP frames whose sender protocol address is `ip`, i.e. replies and both
 /// gratuitous forms (and the owner's own requests, which the probe then ignores).
-pub fn arp_from(ip: Ipv4Addr) -> Vec<Insn> {
+pub(crate) fn arp_from(ip: Ipv4Addr) -> Vec<Insn> {
     accept_if_all(&[(Load::Word(ARP_SENDER_IP), u32::from(ip))])
 }
 
 /// Probe, IPv6: ICMPv6 Neighbor Advertisements whose target is `ip`.
-pub fn neighbor_adverts_for(ip: Ipv6Addr) -> Vec<Insn> {
+pub(crate) fn neighbor_adverts_for(ip: Ipv6Addr) -> Vec<Insn> {
     let o = ip.octets();
     let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
     accept_if_all(&[
@@ -118,13 +118,13 @@ pub fn neighbor_adverts_for(ip: Ipv6Addr) -> Vec<Insn> {
 }
 
 /// Responder, IPv4: ARP requests only; the daemon never copies other ARP frames.
-pub fn arp_requests() -> Vec<Insn> {
+pub(crate) fn arp_requests() -> Vec<Insn> {
     accept_if_all(&[(Load::Half(ARP_OP), ARP_REQUEST)])
 }
 
 /// Responder, IPv6: ICMPv6 Neighbor Solicitations, for any target (the responder looks the
 /// target up in its table).
-pub fn neighbor_solicits() -> Vec<Insn> {
+pub(crate) fn neighbor_solicits() -> Vec<Insn> {
     accept_if_all(&[
         (Load::Byte(IPV6_NEXT_HEADER), IPPROTO_ICMPV6),
         (Load::Byte(ICMPV6_TYPE), ND_NEIGHBOR_SOLICIT),

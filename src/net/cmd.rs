@@ -16,16 +16,16 @@ use crate::net::probe::{
 use crate::output::{Printer, Render, Style, Tone};
 
 /// Schema id of the `-o json` probe document.
-pub const JSON_SCHEMA: &str = "lbctl.arp-probe/v1";
+pub(crate) const JSON_SCHEMA: &str = "lbctl.arp-probe/v1";
 /// Schema id of each `-o json --watch` line.
-pub const JSON_WATCH_SCHEMA: &str = "lbctl.arp-probe.watch/v1";
+pub(crate) const JSON_WATCH_SCHEMA: &str = "lbctl.arp-probe.watch/v1";
 
 pub use crate::cli::ArpProbeArgs;
 #[cfg(test)]
 use crate::cli::{parse_interval, parse_ip, parse_timeout, MIN_INTERVAL};
 
 /// The vendor registered for the MAC's OUI, from an offline copy of the IEEE list.
-pub fn vendor(mac: Mac) -> Option<String> {
+pub(crate) fn vendor(mac: Mac) -> Option<String> {
     if mac.is_local() {
         return Some("(locally administered)".to_string());
     }
@@ -46,7 +46,7 @@ fn caches(protocol: Protocol) -> &'static str {
 }
 
 /// The one-line verdict, e.g. `one owner: 10.0.0.5 is at 02:…`.
-pub fn verdict_line(report: &ProbeReport) -> String {
+pub(crate) fn verdict_line(report: &ProbeReport) -> String {
     let macs: Vec<String> = report
         .responders
         .iter()
@@ -202,7 +202,7 @@ impl Render for ProbeView<'_> {
 /// ```
 /// Times are milliseconds (float, microsecond precision). On failure the document is
 /// `{ "schema", "ip", "error": { "kind", "message", "fix" | null } }`.
-pub fn report_json(report: &ProbeReport, warnings: &[String]) -> serde_json::Value {
+pub(crate) fn report_json(report: &ProbeReport, warnings: &[String]) -> serde_json::Value {
     let responders: Vec<serde_json::Value> = report
         .responders
         .iter()

@@ -24,17 +24,17 @@ use pnet_packet::ipv6::{Ipv6Packet, MutableIpv6Packet};
 /// Ethernet header length (no VLAN tag).
 pub const ETH_HEADER_LEN: usize = 14;
 /// ARP payload length for Ethernet/IPv4.
-pub const ARP_LEN: usize = 28;
+pub(crate) const ARP_LEN: usize = 28;
 /// IPv6 fixed header length.
 pub const IPV6_HEADER_LEN: usize = 40;
 /// NS/NA body length without options (type, code, checksum, flags/reserved, target).
-pub const ND_BODY_LEN: usize = 24;
+pub(crate) const ND_BODY_LEN: usize = 24;
 /// One link-layer address option for Ethernet (type, length=1, 6 bytes of MAC).
-pub const ND_LLA_OPTION_LEN: usize = 8;
+pub(crate) const ND_LLA_OPTION_LEN: usize = 8;
 /// EtherType of ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub(crate) const ETHERTYPE_ARP: u16 = 0x0806;
 /// EtherType of IPv6.
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ND_OPT_SOURCE_LLA: u8 = 1;
 const ND_OPT_TARGET_LLA: u8 = 2;
@@ -49,17 +49,14 @@ impl Mac {
     pub const BROADCAST: Mac = Mac([0xff; 6]);
     pub const ZERO: Mac = Mac([0; 6]);
 
-    pub fn is_broadcast(&self) -> bool {
-        *self == Self::BROADCAST
-    }
-    pub fn is_multicast(&self) -> bool {
+    pub(crate) fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
-    pub fn is_zero(&self) -> bool {
+    pub(crate) fn is_zero(&self) -> bool {
         *self == Self::ZERO
     }
     /// A locally administered address (bit 1 of the first octet), as veth, bridges and VMs use.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.0[0] & 2 == 2
     }
     /// The Ethernet multicast MAC that carries IPv6 multicast address `ip` (RFC 2464 §7).
@@ -287,7 +284,7 @@ pub fn encode_arp_reply(mac: Mac, ip: Ipv4Addr, to_mac: Mac, to_ip: Ipv4Addr) ->
 
 /// Gratuitous ARP in request form, exactly as Cilium sends on takeover: sender IP = target IP =
 /// `ip`, sender HW = `mac`, target HW = broadcast, Ethernet destination broadcast.
-pub fn encode_garp_request(mac: Mac, ip: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn encode_garp_request(mac: Mac, ip: Ipv4Addr) -> Vec<u8> {
     encode_arp(
         mac,
         Mac::BROADCAST,
@@ -300,12 +297,13 @@ pub fn encode_garp_request(mac: Mac, ip: Ipv4Addr) -> Vec<u8> {
 }
 
 /// Gratuitous ARP in reply form (what `arping -A` sends), for peers that only honour replies.
-pub fn encode_garp_reply(mac: Mac, ip: Ipv4Addr) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn encode_garp_reply(mac: Mac, ip: Ipv4Addr) -> Vec<u8> {
     encode_arp(mac, Mac::BROADCAST, ArpOp::Reply, mac, ip, mac, ip)
 }
 
 /// The solicited-node multicast address of `ip` (ff02::1:ffXX:XXXX, RFC 4291 §2.7.1).
-pub fn solicited_node(ip: Ipv6Addr) -> Ipv6Addr {
+pub(crate) fn solicited_node(ip: Ipv6Addr) -> Ipv6Addr {
     let o = ip.octets();
     Ipv6Addr::from([
         0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, o[13], o[14], o[15],

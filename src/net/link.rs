@@ -52,13 +52,13 @@ impl Link {
         self.addrs.iter().any(|a| a.net.contains(&ip))
     }
     /// Whether `ip` is configured on this link itself.
-    pub fn has_addr(&self, ip: IpAddr) -> bool {
+    pub(crate) fn has_addr(&self, ip: IpAddr) -> bool {
         self.addrs.iter().any(|a| a.net.addr() == ip)
     }
     /// The IPv4 address to put in ARP requests: one on the target's subnet if any, else any.
     /// Never the target itself: a request from IP for IP is a gratuitous ARP, which announces
     /// instead of asking; the caller then sends an RFC 5227 probe from 0.0.0.0.
-    pub fn ipv4_source_for(&self, ip: IpAddr) -> Option<IpAddr> {
+    pub(crate) fn ipv4_source_for(&self, ip: IpAddr) -> Option<IpAddr> {
         let v4 = || {
             self.addrs
                 .iter()
@@ -70,7 +70,7 @@ impl Link {
     }
     /// The IPv6 source for solicitations: a usable link-local first (the RFC 4861 norm), then
     /// another usable address on the target's subnet; never the target itself.
-    pub fn ipv6_source_for(&self, ip: IpAddr) -> Option<IpAddr> {
+    pub(crate) fn ipv6_source_for(&self, ip: IpAddr) -> Option<IpAddr> {
         let v6 = || {
             self.addrs
                 .iter()
@@ -88,7 +88,7 @@ impl Link {
 
 /// What the kernel's routing table says about a destination.
 #[derive(Debug, Clone)]
-pub struct Route {
+pub(crate) struct Route {
     pub oif: u32,
     pub gateway: Option<IpAddr>,
     pub pref_src: Option<IpAddr>,
@@ -113,7 +113,7 @@ fn netlink_err(e: rtnetlink::Error) -> LinkError {
 }
 
 /// `ip route get IP`.
-pub async fn route_get(ip: IpAddr) -> Result<Route, LinkError> {
+pub(crate) async fn route_get(ip: IpAddr) -> Result<Route, LinkError> {
     let handle = connect()?;
     let prefix = if ip.is_ipv4() { 32 } else { 128 };
     let msg = RouteMessageBuilder::<IpAddr>::new()
@@ -243,7 +243,7 @@ pub async fn link(name: Option<&str>, index: Option<u32>) -> Result<Link, LinkEr
 
 /// How the probe reaches an address.
 #[derive(Debug, Clone)]
-pub struct Egress {
+pub(crate) struct Egress {
     pub link: Link,
     /// True when the interface came from the routing table rather than `-i`.
     pub from_route: bool,
@@ -253,7 +253,7 @@ pub struct Egress {
 }
 
 /// Picks the interface for probing `ip`: the named one, or the kernel's egress for `ip`.
-pub async fn egress(ip: IpAddr, iface: Option<&str>) -> Result<Egress, LinkError> {
+pub(crate) async fn egress(ip: IpAddr, iface: Option<&str>) -> Result<Egress, LinkError> {
     let (link, from_route, gateway) = match iface {
         Some(name) => (link(Some(name), None).await?, false, None),
         None => {

@@ -9,11 +9,12 @@
 //! - [`probe`]: [`probe::probe`] (one verdict) and [`probe::watch`] (ownership over time);
 //! - [`cmd`]: `lbctl arp-probe` arguments, rendering and exit codes.
 
-pub mod bpf;
+pub(crate) mod bpf;
 pub mod cmd;
 pub mod codec;
 pub mod link;
 pub mod probe;
 pub mod socket;
 
-pub use probe::{probe, ProbeError, ProbeOptions, ProbeReport, Verdict};
+pub(crate) use probe::ProbeError;
+pub use probe::{probe, ProbeOptions};

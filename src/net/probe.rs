@@ -44,13 +44,13 @@ pub enum ProbeError {
 
 impl ProbeError {
     /// 2 for a bad address (usage), 3 for permission, interface and I/O problems.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             ProbeError::InvalidAddress(_) => 2,
             _ => 3,
         }
     }
-    pub fn is_permission_denied(&self) -> bool {
+    pub(crate) fn is_permission_denied(&self) -> bool {
         matches!(self, ProbeError::PermissionDenied { .. })
     }
 }
@@ -138,7 +138,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Milliseconds with microsecond precision, as the JSON schema carries them.
-pub fn duration_ms(d: Duration) -> f64 {
+pub(crate) fn duration_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
@@ -198,7 +198,7 @@ pub enum AnswerKind {
 
 impl AnswerKind {
     /// Announcements assert a takeover instead of answering a question.
-    pub fn is_announcement(self) -> bool {
+    pub(crate) fn is_announcement(self) -> bool {
         matches!(
             self,
             AnswerKind::GarpRequest | AnswerKind::GarpReply | AnswerKind::UnsolicitedNa
@@ -532,7 +532,7 @@ fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// RFC 3339 UTC timestamp with milliseconds.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

@@ -36,7 +36,7 @@ sockopt_impl!(
 
 /// A raw Ethernet socket on one interface.
 #[derive(Debug)]
-pub struct PacketSocket {
+pub(crate) struct PacketSocket {
     fd: AsyncFd<Socket>,
 }
 
@@ -95,10 +95,10 @@ impl PacketSocket {
     }
 
     /// Opens a socket for ARP (`ETH_P_ARP`) or IPv6 (`ETH_P_IPV6`) frames.
-    pub fn open_arp(ifindex: u32, filter: &[Insn]) -> io::Result<Self> {
+    pub(crate) fn open_arp(ifindex: u32, filter: &[Insn]) -> io::Result<Self> {
         Self::open(ifindex, ETHERTYPE_ARP, filter)
     }
-    pub fn open_ipv6(ifindex: u32, filter: &[Insn]) -> io::Result<Self> {
+    pub(crate) fn open_ipv6(ifindex: u32, filter: &[Insn]) -> io::Result<Self> {
         Self::open(ifindex, ETHERTYPE_IPV6, filter)
     }
 
@@ -111,7 +111,7 @@ impl PacketSocket {
 
     /// Receives the next frame that this host did not send itself; returns its length.
     /// Frames longer than `buf` are truncated, which no ARP/NDP frame is.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let (n, from) = self
                 .fd
@@ -130,7 +130,7 @@ impl PacketSocket {
 /// Joins the solicited-node group of `ip` on `ifindex` through an IPv6 socket, so the NIC
 /// accepts the 33:33:ff:… frames and MLD-snooping switches forward them (Cilium #41678, #46274).
 /// The membership lasts as long as the returned socket.
-pub fn join_solicited_node(ifindex: u32, ip: Ipv6Addr) -> io::Result<UdpSocket> {
+pub(crate) fn join_solicited_node(ifindex: u32, ip: Ipv6Addr) -> io::Result<UdpSocket> {
     let sock = UdpSocket::bind("[::]:0")?;
     sock.join_multicast_v6(&codec::solicited_node(ip), ifindex)?;
     Ok(sock)

@@ -2,7 +2,7 @@
 
 /// Kubernetes' `duration.HumanDuration` (apimachinery `pkg/util/duration`): what the API server
 /// and kubectl print in AGE cells, so lbctl's tables read like theirs.
-pub fn human_duration(secs: i64) -> String {
+pub(crate) fn human_duration(secs: i64) -> String {
     if secs < -1 {
         return "<invalid>".into();
     }

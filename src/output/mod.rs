@@ -11,7 +11,7 @@ use serde::Serialize;
 
 mod human;
 
-pub use human::human_duration;
+pub(crate) use human::human_duration;
 
 /// `-o/--output`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -110,7 +110,7 @@ pub struct Style {
 
 /// What a piece of text says, which picks its colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     /// Passing, one owner.
     Good,
     /// Failing, an error.
@@ -127,7 +127,7 @@ impl Style {
     }
 
     /// `text` in the colour of `tone`, or as it is without colour.
-    pub fn paint(self, text: &str, tone: Tone) -> String {
+    pub(crate) fn paint(self, text: &str, tone: Tone) -> String {
         if !self.color {
             return text.to_owned();
         }
@@ -140,7 +140,7 @@ impl Style {
     }
 
     /// The colour of a table cell in `tone`.
-    pub fn cell_color(tone: Tone) -> comfy_table::Color {
+    pub(crate) fn cell_color(tone: Tone) -> comfy_table::Color {
         match tone {
             Tone::Good => comfy_table::Color::Green,
             Tone::Bad => comfy_table::Color::Red,
@@ -151,7 +151,7 @@ impl Style {
 
     /// A ruled table (doctor's ladder, the probe's responders) that wraps to the terminal's
     /// width; its cell colours follow this style, whatever stdout is.
-    pub fn boxed_table(self) -> Table {
+    pub(crate) fn boxed_table(self) -> Table {
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic);
@@ -165,7 +165,7 @@ impl Style {
 
     /// A kubectl-like table: upper-case header, columns apart, no rules, never wrapped (so
     /// `awk '{print $1}'` and `grep` work on it).
-    pub fn plain_table(self) -> Table {
+    pub(crate) fn plain_table(self) -> Table {
         let mut t = Table::new();
         t.load_preset(presets::NOTHING)
             .set_content_arrangement(ContentArrangement::Disabled);
@@ -175,7 +175,7 @@ impl Style {
 }
 
 /// A command's result: JSON and YAML come from its `Serialize`, the table from here.
-pub trait Render: Serialize {
+pub(crate) trait Render: Serialize {
     /// The human form, ending in a newline. `wide` (`-o wide`) shows every column of the
     /// table and more, never fewer.
     fn human(&self, wide: bool, style: Style) -> String;
@@ -197,7 +197,7 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 /// Serialises a value as YAML for `-o yaml`.
-pub fn to_yaml<T: Serialize>(value: &T) -> anyhow::Result<String> {
+pub(crate) fn to_yaml<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(value)?)
 }
 
@@ -217,12 +217,12 @@ impl Printer {
     }
 
     /// Whether the output is for a program (JSON, YAML) rather than a person.
-    pub fn is_machine(&self) -> bool {
+    pub(crate) fn is_machine(&self) -> bool {
         matches!(self.format, OutputFormat::Json | OutputFormat::Yaml)
     }
 
     /// `value` in the chosen form, as [`Printer::emit`] writes it.
-    pub fn render<T: Render>(&self, value: &T) -> anyhow::Result<String> {
+    pub(crate) fn render<T: Render>(&self, value: &T) -> anyhow::Result<String> {
         Ok(match self.format {
             OutputFormat::Table => value.human(false, self.style),
             OutputFormat::Wide => value.human(true, self.style),
@@ -232,13 +232,13 @@ impl Printer {
     }
 
     /// Writes `value` to stdout in the chosen form.
-    pub fn emit<T: Render>(&self, value: &T) -> anyhow::Result<()> {
+    pub(crate) fn emit<T: Render>(&self, value: &T) -> anyhow::Result<()> {
         write_stdout(&self.render(value)?)
     }
 
     /// One item of a stream (`arp-probe --watch`): JSON is one line per item (JSON Lines), YAML
     /// one document per item (`---` first, as `kubectl get -w -o yaml`), the human form as it is.
-    pub fn render_item<T: Render>(&self, value: &T) -> anyhow::Result<String> {
+    pub(crate) fn render_item<T: Render>(&self, value: &T) -> anyhow::Result<String> {
         Ok(match self.format {
             OutputFormat::Json => serde_json::to_string(value)? + "\n",
             OutputFormat::Yaml => format!("---\n{}", to_yaml(value)?),
@@ -247,7 +247,7 @@ impl Printer {
     }
 
     /// Writes one item of a stream (see [`Printer::render_item`]).
-    pub fn emit_item<T: Render>(&self, value: &T) -> anyhow::Result<()> {
+    pub(crate) fn emit_item<T: Render>(&self, value: &T) -> anyhow::Result<()> {
         write_stdout(&self.render_item(value)?)
     }
 }

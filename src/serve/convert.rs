@@ -10,14 +10,14 @@ use crate::model::pool::{AllowFirstLastIps, IpBlock, PoolView};
 
 /// A converted Service plus what the writer needs.
 #[derive(Debug, Clone)]
-pub struct SvcObs {
+pub(crate) struct SvcObs {
     pub key: ServiceKey,
     pub input: ServiceInput,
     /// Annotation entries that are not IP addresses (Cilium only logs them).
     pub invalid_ips: Vec<String>,
 }
 
-pub use crate::ipam::service::satisfied_condition;
+pub(crate) use crate::ipam::service::satisfied_condition;
 
 /// The Service through the IPAM view doctor uses too ([`crate::ipam::service::facts`]).
 pub fn service(svc: &Service) -> SvcObs {
@@ -66,7 +66,7 @@ pub fn pool(
 }
 
 /// `metadata.creationTimestamp` in nanoseconds: conflicts go against the newer pool.
-pub fn creation_nanos(
+pub(crate) fn creation_nanos(
     t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 ) -> Option<i64> {
     t.map(|t| i64::try_from(t.0.as_nanosecond()).unwrap_or(i64::MAX))

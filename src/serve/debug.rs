@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::l2::runtime::Running;
 use crate::serve::metrics::Shared;
 
-pub struct DebugTopics {
+pub(crate) struct DebugTopics {
     pub l2: Option<Running>,
     /// Set when IPAM runs in this process.
     pub shared: Option<Arc<Shared>>,

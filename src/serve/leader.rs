@@ -18,7 +18,7 @@ pub fn always() -> watch::Receiver<bool> {
 
 /// Contends for the lease and returns the elector (drop or `release()` it to step down) and
 /// the gate.
-pub fn elect(
+pub(crate) fn elect(
     client: kube::Client,
     cfg: LeaseConfig,
 ) -> Result<(LeaseHandle, watch::Receiver<bool>), LeaseError> {

@@ -73,7 +73,7 @@ impl Shared {
     /// The IPAM loop's families, under Cilium's `lbipam` names with lbctl's prefix. Called by
     /// the loop when it starts; a second call (a loop restarted on the same `Shared`) adds
     /// nothing.
-    pub fn register_ipam(&self) {
+    pub(crate) fn register_ipam(&self) {
         if self.ipam_registered.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -108,7 +108,7 @@ impl Shared {
 
     /// Keeps the running announcer for `/readyz` and `lbctl debug`, and lets it register its
     /// families. Only the first announcer counts.
-    pub fn attach_l2(&self, l2: Running) {
+    pub(crate) fn attach_l2(&self, l2: Running) {
         if self.l2.set(l2.clone()).is_ok() {
             l2.register(&mut self.registry.write().unwrap_or_else(|p| p.into_inner()));
         }
@@ -189,7 +189,7 @@ impl Collector for IpamGauges {
 }
 
 /// Renders the exposition text of every registered family.
-pub fn render(shared: &Shared) -> String {
+pub(crate) fn render(shared: &Shared) -> String {
     let mut out = String::new();
     let registry = shared.registry.read().unwrap_or_else(|p| p.into_inner());
     // Writing into a String cannot fail, and no collector returns an error of its own.
@@ -198,10 +198,10 @@ pub fn render(shared: &Shared) -> String {
 }
 
 /// Connections the HTTP endpoints hold at once; a newcomer beyond it closes the oldest.
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// A connection that moves no byte for this long is closed (probes and scrapes take
 /// milliseconds; Prometheus reconnects when its keep-alive connection was closed).
-pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Binds `addr` and serves until the runtime ends. Returns the bound address (port 0 allowed).
 pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<SocketAddr> {
@@ -209,7 +209,7 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> std::io::Result<Soc
 }
 
 /// As [`serve`], with the connection bound and idle timeout given.
-pub async fn serve_with(
+pub(crate) async fn serve_with(
     addr: SocketAddr,
     shared: Arc<Shared>,
     max_connections: usize,
@@ -289,7 +289,7 @@ mod guard {
         waker: AtomicWaker,
     }
 
-    pub struct Guarded {
+    pub(crate) struct Guarded {
         inner: TcpListener,
         max: usize,
         idle: Duration,
@@ -339,7 +339,7 @@ mod guard {
         }
     }
 
-    pub struct Conn {
+    pub(crate) struct Conn {
         stream: TcpStream,
         ctl: Arc<Ctl>,
         idle: Duration,

@@ -6,16 +6,16 @@
 //! The shape follows kube-rs' controller-rs: the reconcile step is a plain async function over
 //! the state and a context; HTTP endpoints and leader election sit apart.
 
-pub mod compose;
-pub mod convert;
+pub(crate) mod compose;
+pub(crate) mod convert;
 pub mod debug;
 pub mod leader;
 pub mod metrics;
 pub mod plan;
 pub mod status;
 
-pub use compose::{cmd, run, Started};
-pub use debug::DebugTopics;
+pub use compose::{cmd, run};
+pub(crate) use debug::DebugTopics;
 pub use plan::{HostDefaults, ServePlan};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -74,14 +74,14 @@ pub enum ServeError {
 
 /// Which pool API version the cluster serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolVersion {
+pub(crate) enum PoolVersion {
     V2,
     V2alpha1,
 }
 
 /// `cilium.io/v2` when served, else `v2alpha1`: Cilium before 1.18 serves the pool CRD only
 /// as `v2alpha1`, which later releases keep as a deprecated version.
-pub async fn detect_pool_version(client: &Client) -> Result<PoolVersion, ServeError> {
+pub(crate) async fn detect_pool_version(client: &Client) -> Result<PoolVersion, ServeError> {
     let lp = ListParams::default().limit(1);
     match Api::<v2::CiliumLoadBalancerIPPool>::all(client.clone())
         .list_metadata(&lp)
@@ -100,7 +100,7 @@ pub async fn detect_pool_version(client: &Client) -> Result<PoolVersion, ServeEr
 
 /// A pool of either version, reduced to what the loop needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PoolObj {
+pub(crate) struct PoolObj {
     pub name: String,
     pub resource_version: String,
     pub creation: Option<i64>,
@@ -246,7 +246,7 @@ struct Ipam {
 }
 
 /// Runs the IPAM loop until `shutdown` resolves. Writes only while `leading` is true.
-pub async fn run_ipam(
+pub(crate) async fn run_ipam(
     client: Client,
     cfg: ServeConfig,
     mut leading: watch::Receiver<bool>,

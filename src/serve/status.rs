@@ -32,7 +32,7 @@ fn as_stored(c: &Condition) -> Condition {
 }
 
 /// Whether two condition lists differ in anything the server keeps.
-pub fn conditions_differ(a: &[Condition], b: &[Condition]) -> bool {
+pub(crate) fn conditions_differ(a: &[Condition], b: &[Condition]) -> bool {
     a.len() != b.len() || a.iter().zip(b).any(|(x, y)| as_stored(x) != as_stored(y))
 }
 
@@ -70,7 +70,7 @@ fn set_condition(list: &mut Vec<Condition>, mut new: Condition) {
 
 /// The Service status to write for `desired`, built on top of `current` (other conditions and
 /// the extra fields of kept ingress entries survive).
-pub fn service_status(
+pub(crate) fn service_status(
     current: Option<&ServiceStatus>,
     desired: &DesiredService,
     now: Timestamp,
@@ -145,7 +145,7 @@ fn ingress_as_stored(i: &LoadBalancerIngress) -> LoadBalancerIngress {
 
 /// Whether writing `new` over `current` would change anything the server keeps (absent and
 /// empty are equal, and so is whatever the server defaults or normalizes).
-pub fn service_status_differs(current: Option<&ServiceStatus>, new: &ServiceStatus) -> bool {
+pub(crate) fn service_status_differs(current: Option<&ServiceStatus>, new: &ServiceStatus) -> bool {
     let (a, b) = (ingress_of(current), ingress_of(Some(new)));
     a.len() != b.len()
         || a.iter()
@@ -156,7 +156,7 @@ pub fn service_status_differs(current: Option<&ServiceStatus>, new: &ServiceStat
 
 /// Merge-patch body for the status subresource; `resource_version` makes it fail with 409
 /// instead of overwriting a status we have not seen.
-pub fn service_patch(status: &ServiceStatus, resource_version: &str) -> Value {
+pub(crate) fn service_patch(status: &ServiceStatus, resource_version: &str) -> Value {
     let ingress = ingress_of(Some(status));
     let conditions = conditions_of(Some(status));
     json!({
@@ -172,7 +172,11 @@ pub fn service_patch(status: &ServiceStatus, resource_version: &str) -> Value {
 /// (operator/pkg/lbipam): the three counts as `Unknown` conditions carrying the number in the
 /// message, and `PoolConflict` true with the overlap or false once resolved. Other
 /// controllers' conditions are kept.
-pub fn pool_conditions(current: &[Condition], d: &DesiredPool, now: Timestamp) -> Vec<Condition> {
+pub(crate) fn pool_conditions(
+    current: &[Condition],
+    d: &DesiredPool,
+    now: Timestamp,
+) -> Vec<Condition> {
     let now = whole_seconds(now);
     let mut list = current.to_vec();
     let count = |ty: &str, n: String| Condition {
@@ -213,7 +217,7 @@ pub fn pool_conditions(current: &[Condition], d: &DesiredPool, now: Timestamp) -
     list
 }
 
-pub fn pool_patch(conditions: &[Condition], resource_version: &str) -> Value {
+pub(crate) fn pool_patch(conditions: &[Condition], resource_version: &str) -> Value {
     json!({
         "metadata": {"resourceVersion": resource_version},
         "status": {"conditions": conditions},
@@ -223,7 +227,7 @@ pub fn pool_patch(conditions: &[Condition], resource_version: &str) -> Value {
 /// The status as the controller's input describes it (ingress IPs and our condition), with
 /// `last_transition` for the condition. Most Services' status is exactly this, so the cache
 /// keeps only the timestamp for them instead of a second copy of the status.
-pub fn rebuild(
+pub(crate) fn rebuild(
     input: &crate::ipam::controller::ServiceInput,
     last_transition: Option<Timestamp>,
 ) -> ServiceStatus {
@@ -257,7 +261,7 @@ pub fn rebuild(
 
 /// What to cache for a Service's status: nothing but the condition time when [`rebuild`] gives
 /// it back exactly, else the whole status.
-pub fn compact(
+pub(crate) fn compact(
     status: Option<ServiceStatus>,
     input: &crate::ipam::controller::ServiceInput,
 ) -> (Option<Box<ServiceStatus>>, Option<Timestamp>) {

@@ -13,7 +13,7 @@ use crate::lab::registry::ResourceType;
 
 /// A resource as errors name it: `services`, `ciliumloadbalancerippools.cilium.io`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupResource {
+pub(crate) struct GroupResource {
     pub group: String,
     pub resource: String,
 }
@@ -46,7 +46,7 @@ impl fmt::Display for GroupResource {
 
 /// A kind as validation errors name it: `Service`, `CiliumLoadBalancerIPPool.cilium.io`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupKind {
+pub(crate) struct GroupKind {
     pub group: String,
     pub kind: String,
 }
@@ -196,13 +196,13 @@ fn details(group: &str, kind: &str, name: &str, causes: Vec<Value>) -> Value {
 }
 
 impl ApiError {
-    pub fn not_found(rt: &ResourceType, name: &str) -> Self {
+    pub(crate) fn not_found(rt: &ResourceType, name: &str) -> Self {
         ApiError::NotFound {
             resource: GroupResource::of(rt),
             name: name.to_string(),
         }
     }
-    pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
+    pub(crate) fn already_exists(rt: &ResourceType, name: &str) -> Self {
         ApiError::AlreadyExists {
             resource: GroupResource::of(rt),
             name: name.to_string(),
@@ -221,7 +221,7 @@ impl ApiError {
             errors,
         }
     }
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::BadRequest(message.into())
     }
 

@@ -17,7 +17,7 @@ use axum::http::{header, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-pub use error::{ApiError, GroupKind, GroupResource};
+pub(crate) use error::{ApiError, GroupKind, GroupResource};
 pub(super) use write::create_value;
 
 use super::registry::ResourceType;
@@ -135,7 +135,7 @@ fn now_rfc3339() -> String {
 
 /// [`handle`], with a panic turned into a 500 rather than a dropped connection: the last line
 /// of defence, as the API server's panic recovery is; every known cause is fixed where it arises.
-pub async fn handle_catching_panics(state: Arc<LabState>, req: Request<Body>) -> Resp {
+pub(crate) async fn handle_catching_panics(state: Arc<LabState>, req: Request<Body>) -> Resp {
     use futures::FutureExt;
     let what = format!("{} {}", req.method(), req.uri());
     match std::panic::AssertUnwindSafe(handle(state, req))
