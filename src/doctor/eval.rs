@@ -845,7 +845,11 @@ impl Cluster<'_> {
         let mut names: Vec<&str> = self
             .policies
             .iter()
-            .filter(|p| p.service_selector.as_ref().is_ok_and(|s| s.matches(&f.labels)))
+            .filter(|p| {
+                p.service_selector
+                    .as_ref()
+                    .is_ok_and(|s| s.matches(&f.labels))
+            })
             .filter_map(|p| p.node_selector.as_ref().ok())
             .flat_map(|sel| self.nodes.iter().filter(move |nd| sel.matches(&nd.labels)))
             .map(|nd| nd.name.as_str())

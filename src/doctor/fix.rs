@@ -121,20 +121,19 @@ pub(crate) fn add_block(pool: &str, start: &str, stop: &str) -> String {
     )
 }
 
-/// `spec.loadBalancerClass` is immutable: recreate the Service with `class` (or none).
-pub(crate) fn recreate_with_class(kref: &str, class: Option<&str>) -> String {
-    let edit = match class {
-        Some(c) => format!("set spec.loadBalancerClass: {c}"),
-        None => "delete the spec.loadBalancerClass line".to_owned(),
-    };
+/// `spec.loadBalancerClass` is immutable: recreate the Service, changing its class as `edit` says.
+pub(crate) fn recreate_with_class(kref: &str, edit: &str) -> String {
     format!(
-        "# spec.loadBalancerClass is immutable: recreate the Service ({edit})\nkubectl get {kref} -o yaml > svc.yaml   # {edit}; drop status, resourceVersion, uid\nkubectl replace --force -f svc.yaml"
+        "# spec.loadBalancerClass is immutable: recreate the Service ({edit})\nkubectl get {kref} -o yaml > svc.yaml   # {edit}; drop status, metadata.resourceVersion and metadata.uid\nkubectl replace --force -f svc.yaml"
     )
 }
 
 /// `kubectl label node` for several nodes at once.
 pub(crate) fn label_nodes(nodes: &[String], labels: &str) -> String {
-    format!("kubectl label node {} {labels} --overwrite", nodes.join(" "))
+    format!(
+        "kubectl label node {} {labels} --overwrite",
+        nodes.join(" ")
+    )
 }
 
 /// Replace a policy's nodeSelector with `matchLabels` of one pair.

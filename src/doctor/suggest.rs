@@ -215,10 +215,7 @@ pub(crate) fn near_misses(
     for m in &mut out {
         m.nodes.sort();
     }
-    out.sort_by(|a, b| {
-        (a.closeness, &a.want, &a.have)
-            .cmp(&(b.closeness, &b.want, &b.have))
-    });
+    out.sort_by(|a, b| (a.closeness, &a.want, &a.have).cmp(&(b.closeness, &b.want, &b.have)));
     out
 }
 
@@ -291,7 +288,11 @@ pub(crate) fn generator(
             }
         }
     }
-    let managed = labels.get("app.kubernetes.io/managed-by")?;
+    // Helm is no controller: it does not undo a label added with kubectl (its three-way merge
+    // keeps it), so a Helm-installed Service is labelled like any other.
+    let managed = labels
+        .get("app.kubernetes.io/managed-by")
+        .filter(|m| !m.eq_ignore_ascii_case("helm"))?;
     Some(Generator {
         kind: managed.clone(),
         name: String::new(),
@@ -445,8 +446,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                ("zone=lan-b".to_owned(), Closeness::SameKeyOtherValue),
                 ("zome=lan-a".to_owned(), Closeness::SameValueOtherKey),
+                ("zone=lan-b".to_owned(), Closeness::SameKeyOtherValue),
             ]
         );
         // A pair some node carries is no miss at all.
@@ -463,5 +464,12 @@ mod tests {
         let nginx = generator(&[], &labels(&[("app.kubernetes.io/name", "ingress-nginx")]));
         assert_eq!(nginx.unwrap().kind, "ingress-nginx");
         assert_eq!(generator(&[], &labels(&[("app", "web")])), None);
+        let helm = labels(&[("app.kubernetes.io/managed-by", "Helm")]);
+        assert_eq!(generator(&[], &helm), None);
+        let op = generator(
+            &[],
+            &labels(&[("app.kubernetes.io/managed-by", "my-operator")]),
+        );
+        assert_eq!(op.unwrap().kind, "my-operator");
     }
 }

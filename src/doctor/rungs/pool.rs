@@ -169,7 +169,10 @@ impl Cluster<'_> {
                 (false, true) => "IPv6",
                 (false, false) => "no addresses",
             };
-            let mut why = vec![format!("serviceSelector {} matches", p.selector_text), family.to_owned()];
+            let mut why = vec![
+                format!("serviceSelector {} matches", p.selector_text),
+                family.to_owned(),
+            ];
             let mut ok = p.usable();
             if !p.errors.is_empty() {
                 why.push("invalid blocks".into());
@@ -195,10 +198,23 @@ impl Cluster<'_> {
                 "pool {}: {} -> {}",
                 p.name,
                 why.join(", "),
-                if ok { "can serve it" } else { "cannot serve it" }
+                if ok {
+                    "can serve it"
+                } else {
+                    "cannot serve it"
+                }
             ));
         }
-        let observed = format!("selected by pools {}:\n{}", names.join(", "), lines.join("\n"));
+        for ip in &f.view.ingress_ips {
+            if let Some((p, _)) = self.pool_of_ip(*ip) {
+                lines.push(format!("it holds {ip}, from pool {}", p.name));
+            }
+        }
+        let observed = format!(
+            "selected by pools {}:\n{}",
+            names.join(", "),
+            lines.join("\n")
+        );
         if viable.len() < 2 || !f.view.requested_ips.is_empty() {
             return Finding::new(2, "pool-selection", Pass).observed(observed);
         }
@@ -206,9 +222,19 @@ impl Cluster<'_> {
             .iter()
             .map(|p| {
                 let others: Vec<&str> = viable.iter().copied().filter(|o| o != p).collect();
+                let narrow: Vec<String> = others
+                    .iter()
+                    .map(|o| fix::edit("ippool", o, "narrow spec.serviceSelector"))
+                    .collect();
+                let range = selecting
+                    .iter()
+                    .find(|x| x.name == *p)
+                    .map(|x| x.range_text())
+                    .unwrap_or_default();
                 format!(
-                    "# to draw only from {p}: narrow the serviceSelector of {} (kubectl edit ippool NAME), or request an address of {p}: {}",
+                    "# to draw only from {p}: narrow the serviceSelector of {}, or request an address of {p} ({range})\n{}\n{}",
                     others.join(", "),
+                    narrow.join("\n"),
                     fix::annotate(&f.kref, n::ANNOTATION_IPS, "<IP>")
                 )
             })
