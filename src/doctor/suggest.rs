@@ -403,6 +403,52 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Nodes within a /16 are all inside the segment, which is never longer than /24.
+        #[test]
+        fn segment_holds_every_node_of_a_16(
+            base in any::<u32>(),
+            offs in prop::collection::vec(0u32..65536, 1..8),
+        ) {
+            let base = base & 0xffff_0000;
+            let ns: Vec<(String, Ipv4Addr)> = offs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (format!("n{i}"), Ipv4Addr::from(base | o)))
+                .collect();
+            let (net, _) = segment_of(&ns).unwrap();
+            prop_assert!(net.prefix_len() >= WIDEST_SEGMENT && net.prefix_len() <= NARROWEST_SEGMENT);
+            for (_, ip) in &ns {
+                prop_assert!(net.contains(ip), "{net} misses {ip}");
+            }
+        }
+
+        /// Every near miss names exactly the nodes that carry its label, and is never a pair
+        /// some node already matches.
+        #[test]
+        fn near_misses_name_exactly_the_carriers(
+            want in prop::collection::btree_map("[a-c]{1,3}", "[a-c]{0,3}", 1..3),
+            nodes in prop::collection::vec(
+                prop::collection::btree_map("[a-c]{1,3}", "[a-c]{0,3}", 0..4), 0..5),
+        ) {
+            let nodes: Vec<(String, BTreeMap<String, String>)> = nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| (format!("n{i}"), l))
+                .collect();
+            for m in near_misses(&want, &nodes) {
+                let carriers: Vec<String> = nodes
+                    .iter()
+                    .filter(|(_, l)| l.get(&m.have.0) == Some(&m.have.1))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                prop_assert_eq!(&m.nodes, &carriers);
+                prop_assert!(m.have != m.want);
+                prop_assert!(!nodes.iter().any(|(_, l)| l.get(&m.want.0) == Some(&m.want.1)));
+            }
+        }
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()

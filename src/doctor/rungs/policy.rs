@@ -249,7 +249,8 @@ impl Cluster<'_> {
                 continue;
             }
             let misses = near_misses(&p.node_match_labels, &nodes);
-            for m in &misses {
+            // The closest few: a long list would hide the one that matters.
+            for m in misses.iter().take(5) {
                 near.push(format!(
                     "{} on {} (policy {} wants {})",
                     m.have_text(),
