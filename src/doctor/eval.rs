@@ -832,7 +832,7 @@ impl NewAddresses {
     /// The comment a fix carries: which segment, why, and what was kept clear.
     pub fn note(&self) -> String {
         format!(
-            "# {} - {} are free on {}: {}\n# (none is a node's address, in a pool, or a Service's ingress or requested IP; check they are outside your DHCP range)",
+            "# {} - {} are free on {}: {}\n# (none is a node's address, in a pool, or a Service's ingress, requested or external IP; check they are outside your DHCP range)",
             self.start, self.stop, self.segment, self.why
         )
     }
@@ -895,6 +895,14 @@ impl Cluster<'_> {
             let sf = crate::ipam::service::facts(s);
             for ip in sf.view.ingress_ips.iter().chain(&sf.view.requested_ips) {
                 taken.push((*ip, *ip));
+            }
+            let external = s.spec.as_ref().and_then(|sp| sp.external_ips.as_ref());
+            for ip in external
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.parse::<IpAddr>().ok())
+            {
+                taken.push((ip, ip));
             }
         }
         let (start, stop) =

@@ -10,7 +10,8 @@ fn text<'a>(v: &'a Value, check: &str, field: &str) -> &'a str {
 }
 
 /// Out of addresses: the new block is on the nodes' segment, right after the pools already
-/// there, past a requested IP, a foreign ingress IP and a node's address; never off the LAN.
+/// there, past a requested IP, a foreign ingress IP, an external IP and a node's address; never
+/// off the LAN.
 #[test]
 fn capacity_fix_proposes_free_addresses_on_the_nodes_segment() {
     let v = fails_at(
@@ -21,7 +22,7 @@ fn capacity_fix_proposes_free_addresses_on_the_nodes_segment() {
     );
     let fix = text(&v, "capacity", "fix");
     assert!(
-        fix.contains("\"start\":\"10.20.30.215\",\"stop\":\"10.20.30.224\""),
+        fix.contains("\"start\":\"10.20.30.216\",\"stop\":\"10.20.30.225\""),
         "{fix}"
     );
     assert!(fix.contains("10.20.30.0/24"), "names the segment: {fix}");
