@@ -818,22 +818,115 @@ pub(crate) fn yaml_list(items: &[&str]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// A sample block on the nodes' subnet for "create a pool" fixes: .240 to .250 of the first
-/// node InternalIP's /24, which users must still check is free.
-pub(crate) fn sample_block(cluster: &Cluster<'_>) -> (String, String) {
-    let net = cluster
-        .snap
-        .nodes
+/// Free addresses proposed for a pool, with the segment they are on and why that one.
+pub(crate) struct NewAddresses {
+    pub start: std::net::Ipv4Addr,
+    pub stop: std::net::Ipv4Addr,
+    pub segment: ipnet::Ipv4Net,
+    pub why: String,
+    /// The pool whose last range on the segment the block follows, if any.
+    pub follows: Option<String>,
+}
+
+impl NewAddresses {
+    /// The comment a fix carries: which segment, why, and what was kept clear.
+    pub fn note(&self) -> String {
+        format!(
+            "# {} - {} are free on {}: {}\n# (none is a node's address, in a pool, or a Service's ingress, requested or external IP; check they are outside your DHCP range)",
+            self.start, self.stop, self.segment, self.why
+        )
+    }
+}
+
+impl Cluster<'_> {
+    /// Nodes that would announce the Service: the candidates of the policies selecting it, or
+    /// every node when none does yet.
+    fn announcing_nodes(&self, f: &SvcFacts<'_>) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .policies
+            .iter()
+            .filter(|p| {
+                p.service_selector
+                    .as_ref()
+                    .is_ok_and(|s| s.matches(&f.labels))
+            })
+            .filter_map(|p| p.node_selector.as_ref().ok())
+            .flat_map(|sel| self.nodes.iter().filter(move |nd| sel.matches(&nd.labels)))
+            .map(|nd| nd.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            names = self.nodes.iter().map(|nd| nd.name.as_str()).collect();
+        }
+        names
+    }
+
+    /// `want` free IPv4 addresses on the announcing nodes' segment, clear of every node address,
+    /// pool range and Service IP; `None` when the nodes have no IPv4 InternalIP or the segment is
+    /// full.
+    pub(crate) fn new_addresses(&self, f: &SvcFacts<'_>, want: u32) -> Option<NewAddresses> {
+        let announcing = self.announcing_nodes(f);
+        let mut internal: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+        let mut taken: Vec<(IpAddr, IpAddr)> = Vec::new();
+        for nd in &self.snap.nodes {
+            for (ty, ip) in node_addresses(nd) {
+                taken.push((ip, ip));
+                if let (IpAddr::V4(v4), "InternalIP") = (ip, ty) {
+                    if announcing.contains(&name_of(nd)) {
+                        internal.push((name_of(nd).to_owned(), v4));
+                    }
+                }
+            }
+        }
+        let (segment, why) = super::suggest::segment_of(&internal)?;
+        let mut follows: Option<(std::net::Ipv4Addr, String)> = None;
+        for p in &self.pools {
+            for r in &p.ranges {
+                taken.push((r.from, r.to));
+                if let IpAddr::V4(to) = r.to {
+                    if segment.contains(&to) && follows.as_ref().is_none_or(|(t, _)| to > *t) {
+                        follows = Some((to, p.name.clone()));
+                    }
+                }
+            }
+        }
+        for s in &self.snap.services {
+            let sf = crate::ipam::service::facts(s);
+            for ip in sf.view.ingress_ips.iter().chain(&sf.view.requested_ips) {
+                taken.push((*ip, *ip));
+            }
+            let external = s.spec.as_ref().and_then(|sp| sp.external_ips.as_ref());
+            for ip in external
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.parse::<IpAddr>().ok())
+            {
+                taken.push((ip, ip));
+            }
+        }
+        let (start, stop) =
+            super::suggest::free_block(segment, &taken, follows.as_ref().map(|(t, _)| *t), want)?;
+        let follows = follows
+            .filter(|(t, _)| u32::from(*t).checked_add(1) == Some(u32::from(start)))
+            .map(|(_, name)| name);
+        Some(NewAddresses {
+            start,
+            stop,
+            segment,
+            why,
+            follows,
+        })
+    }
+}
+
+/// A Node's `status.addresses` as `(type, ip)`, hostnames left out.
+fn node_addresses(nd: &Value) -> Vec<(&str, IpAddr)> {
+    arr(nd, &["status", "addresses"])
         .iter()
-        .flat_map(|nd| arr(nd, &["status", "addresses"]))
-        .filter(|a| str_at(a, &["type"]) == Some("InternalIP"))
-        .filter_map(|a| str_at(a, &["address"]))
-        .find_map(|s| s.parse::<std::net::Ipv4Addr>().ok())
-        .and_then(|ip| ipnet::Ipv4Net::new(ip, 24).ok())
-        .map_or(std::net::Ipv4Addr::new(192, 0, 2, 0), |n| n.network());
-    let at = |host: i128| {
-        crate::ipam::alloc::ip_offset(IpAddr::V4(net), host)
-            .map_or_else(String::new, |ip| ip.to_string())
-    };
-    (at(240), at(250))
+        .filter_map(|a| {
+            let ip = str_at(a, &["address"])?.parse::<IpAddr>().ok()?;
+            Some((str_at(a, &["type"])?, ip))
+        })
+        .collect()
 }

@@ -14,6 +14,7 @@ pub mod probe;
 pub mod render;
 mod rungs;
 pub mod snapshot;
+mod suggest;
 
 use serde::{Deserialize, Serialize};
 

@@ -138,6 +138,26 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "doctor-engine-cilium-not-running",
         include_str!("../../scenarios/doctor-engine-cilium-not-running.yaml"),
     ),
+    (
+        "doctor-capacity-segment",
+        include_str!("../../scenarios/doctor-capacity-segment.yaml"),
+    ),
+    (
+        "doctor-node-selector-near-miss",
+        include_str!("../../scenarios/doctor-node-selector-near-miss.yaml"),
+    ),
+    (
+        "doctor-bgp-class-on-l2",
+        include_str!("../../scenarios/doctor-bgp-class-on-l2.yaml"),
+    ),
+    (
+        "doctor-generated-service",
+        include_str!("../../scenarios/doctor-generated-service.yaml"),
+    ),
+    (
+        "doctor-several-pools",
+        include_str!("../../scenarios/doctor-several-pools.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

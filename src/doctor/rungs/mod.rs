@@ -111,8 +111,15 @@ impl Cluster<'_> {
     pub(crate) fn rung3_to_5(&self, f: &SvcFacts<'_>, out: &mut Vec<Finding>) {
         let (ns, name) = (&f.view.namespace, &f.view.name);
         let not_l2 = match f.view.load_balancer_class.as_deref() {
+            // Only a class something serves is "announced over BGP"; with BGP off nothing
+            // announces it (rung 0 says how to move it to L2).
+            Some(c) if c == n::LB_CLASS_BGP && self.engine_cfg.classes.iter().any(|x| x == c) => {
+                Some(format!(
+                    "loadBalancerClass {c}: announced over BGP, not by L2 announcements"
+                ))
+            }
             Some(c) if c == n::LB_CLASS_BGP => Some(format!(
-                "loadBalancerClass {c}: announced over BGP, not by L2 announcements"
+                "loadBalancerClass {c}: nothing here serves it (BGP control plane off), so neither BGP nor L2 announcements announce this Service; see rung 0 check lb-class"
             )),
             Some(c) if c != n::LB_CLASS_L2 => Some(format!(
                 "loadBalancerClass {c}: Cilium's L2 announcer only announces class-less and {} Services",
@@ -219,17 +226,28 @@ mod tests {
             .find(|f| f.check == "capacity")
             .unwrap();
         assert_eq!(cap.verdict, Verdict::Fail);
-        assert_eq!(cap.fix, "kubectl edit ippool top   # add a block");
+        assert!(
+            cap.fix.ends_with("kubectl edit ippool top   # add a block"),
+            "{}",
+            cap.fix
+        );
+        assert!(!cap.fix.contains("\"start\""), "{}", cap.fix);
     }
 
-    /// Below the top, the fix proposes the ten addresses right after the pool.
+    /// With the nodes on 10.0.0.0/24, the fix proposes ten free addresses on that segment right
+    /// after the full pool, skipping a node's address.
     #[test]
-    fn capacity_fix_proposes_the_next_ten_addresses() {
+    fn capacity_fix_proposes_ten_free_addresses_after_the_pool_on_the_nodes_segment() {
         let pending = svc("pending", None);
+        let node = |name: &str, ip: &str| {
+            json!({"metadata": {"name": name},
+                "status": {"addresses": [{"type": "InternalIP", "address": ip}]}})
+        };
         let snap = Snapshot {
             pools: Some(vec![json!({"metadata": {"name": "p"},
-                "spec": {"blocks": [{"start": "10.0.0.255"}]}})]),
-            services: vec![svc("holder", Some("10.0.0.255")), pending.clone()],
+                "spec": {"blocks": [{"start": "10.0.0.100"}]}})]),
+            services: vec![svc("holder", Some("10.0.0.100")), pending.clone()],
+            nodes: vec![node("a", "10.0.0.5"), node("b", "10.0.0.103")],
             ..Snapshot::default()
         };
         let report = Cluster::new(&snap).diagnose(&pending);
@@ -241,9 +259,10 @@ mod tests {
         assert_eq!(cap.verdict, Verdict::Fail);
         assert!(
             cap.fix
-                .contains("\"start\":\"10.0.1.0\",\"stop\":\"10.0.1.9\""),
+                .contains("\"start\":\"10.0.0.104\",\"stop\":\"10.0.0.113\""),
             "{}",
             cap.fix
         );
+        assert!(cap.fix.contains("kubectl patch ippool p "), "{}", cap.fix);
     }
 }

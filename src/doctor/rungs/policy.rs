@@ -3,6 +3,7 @@
 
 use super::super::eval::{labels_text, Cluster, PolicyInfo, SvcFacts};
 use super::super::fix;
+use super::super::suggest::near_misses;
 use super::super::{Finding, Verdict};
 use crate::ipam::engine::TrafficPolicy;
 use crate::model::names as n;
@@ -92,7 +93,6 @@ impl Cluster<'_> {
     /// Cilium's agent matches them (service selector, then `loadBalancerIPs`/`externalIPs`).
     pub(super) fn policy_match(&self, f: &SvcFacts<'_>) -> (Finding, Vec<&PolicyInfo>) {
         let (ns, name) = (&f.view.namespace, &f.view.name);
-        let kref = &f.kref;
         let mut matched = Vec::new();
         let mut lines = Vec::new();
         let mut fix = String::new();
@@ -104,17 +104,11 @@ impl Cluster<'_> {
                 Err(_) => Some("serviceSelector invalid (dropped by the agent)".to_owned()),
                 Ok(s) if !s.matches(&f.labels) => {
                     if fix.is_empty() {
-                        fix = fix::label(kref, &p.service_match_labels, &f.labels).unwrap_or_else(
-                            || {
-                                fix::edit(
-                                    n::POLICY_SINGULAR,
-                                    &p.name,
-                                    &format!(
-                                        "make spec.serviceSelector match {}",
-                                        labels_text(&f.labels)
-                                    ),
-                                )
-                            },
+                        fix = self.selector_fix(
+                            f,
+                            n::POLICY_SINGULAR,
+                            &p.name,
+                            &p.service_match_labels,
                         );
                     }
                     Some(format!(
@@ -207,26 +201,16 @@ impl Cluster<'_> {
                 .any(|nd| &nd.name == nm && nd.ready == Some(true))
         });
         let finding = if nodes.is_empty() {
-            let p = matched[0];
-            let node = self
-                .nodes
-                .first()
-                .map_or("<node>".to_owned(), |nd| nd.name.clone());
-            let want = p
-                .node_match_labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let edit = format!("kubectl edit {} {}", n::POLICY_SINGULAR, p.name);
+            let (near, fix) = self.node_selector_fix(matched);
+            let mut observed =
+                format!("{}\nnode labels read from {from} objects", lines.join("\n"));
+            if !near.is_empty() {
+                observed.push_str(&format!("\nclosest node labels: {}", near.join("; ")));
+            }
             Finding::new(3, "policy-nodes", Fail)
-                .observed(format!("{}\nnode labels read from {from} objects", lines.join("\n")))
+                .observed(observed)
                 .expected("at least one Ready node matching a selecting policy's nodeSelector")
-                .fix(if want.is_empty() {
-                    format!("{edit}   # adjust spec.nodeSelector")
-                } else {
-                    format!("kubectl label node {node} {want}   # Cilium copies Node labels to the CiliumNode\n# or: {edit}")
-                })
+                .fix(fix)
         } else if !ready {
             Finding::new(3, "policy-nodes", Fail)
                 .observed(format!(
@@ -242,6 +226,77 @@ impl Cluster<'_> {
             ))
         };
         (finding, nodes)
+    }
+
+    /// For policies whose nodeSelector matches no node: the node labels that come closest
+    /// (as `label on nodes` lines), and the fix: change the selector to the label that exists,
+    /// or label the nodes that carry it. Without a near miss the user must choose the nodes:
+    /// doctor never picks one (the first by name is often a control-plane node).
+    fn node_selector_fix(&self, matched: &[&PolicyInfo]) -> (Vec<String>, String) {
+        let nodes: Vec<(String, std::collections::BTreeMap<String, String>)> = self
+            .nodes
+            .iter()
+            .map(|nd| (nd.name.clone(), nd.labels.clone()))
+            .collect();
+        let mut near = Vec::new();
+        let mut fixes = Vec::new();
+        for p in matched {
+            let edit = format!("kubectl edit {} {}", n::POLICY_SINGULAR, p.name);
+            if p.node_match_labels.is_empty() {
+                fixes.push(format!(
+                    "{edit}   # spec.nodeSelector's matchExpressions match no node: compare with kubectl get nodes --show-labels"
+                ));
+                continue;
+            }
+            let misses = near_misses(&p.node_match_labels, &nodes);
+            // The closest few: a long list would hide the one that matters.
+            for m in misses.iter().take(5) {
+                near.push(format!(
+                    "{} on {} (policy {} wants {})",
+                    m.have_text(),
+                    m.nodes.join(", "),
+                    p.name,
+                    m.want_text()
+                ));
+            }
+            let want = p
+                .node_match_labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            // Only a selector of one pair can be swapped for the near miss without guessing
+            // how the other pairs should change.
+            match misses.first() {
+                Some(m) => {
+                    let mut alt = vec![format!(
+                        "# policy {} wants {want}; nodes {} carry {} instead. Either label the nodes that should announce:",
+                        p.name,
+                        m.nodes.join(", "),
+                        m.have_text()
+                    )];
+                    alt.push(format!(
+                        "{}   # Cilium copies Node labels to the CiliumNode",
+                        fix::label_nodes(&m.nodes, &want)
+                    ));
+                    alt.push("# or select the label those nodes already carry:".to_owned());
+                    alt.push(if p.node_match_labels.len() == 1 {
+                        fix::policy_node_selector(&p.name, &m.have.0, &m.have.1)
+                    } else {
+                        format!(
+                            "{edit}   # replace {} with {} in spec.nodeSelector",
+                            m.want_text(),
+                            m.have_text()
+                        )
+                    });
+                    fixes.push(alt.join("\n"));
+                }
+                None => fixes.push(format!(
+                    "# no node carries a label close to {want}: choose the nodes that should announce (on the VIP's L2 segment) and label them:\nkubectl label node <NODE>... {want}   # Cilium copies Node labels to the CiliumNode\n# or change spec.nodeSelector to labels those nodes carry (kubectl get nodes --show-labels): {edit}"
+                )),
+            }
+        }
+        (near, fixes.join("\n"))
     }
 
     /// `policy-interfaces`: the matching policies' interface patterns are valid Go regexps,

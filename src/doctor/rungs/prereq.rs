@@ -130,15 +130,7 @@ impl Cluster<'_> {
             Some(c) if self.engine_cfg.classes.iter().any(|x| x == c) => Finding::new(0, "lb-class", Pass)
                 .observed(format!("loadBalancerClass {c}, served by LB IPAM")),
             Some(c) if c == n::LB_CLASS_L2 || c == n::LB_CLASS_BGP => {
-                let key = if c == n::LB_CLASS_L2 {
-                    n::CFG_ENABLE_L2_ANNOUNCEMENTS
-                } else {
-                    n::CFG_ENABLE_BGP_CONTROL_PLANE
-                };
-                Finding::new(0, "lb-class", Fail)
-                    .observed(format!("loadBalancerClass {c} but {}: the operator serves this class only with it on, so the Service gets no condition", self.config.describe(key, "false")))
-                    .expected(format!("{key}: \"true\""))
-                    .fix(fix::patch_config(self.agent_ns(), key, "true", &fix::agent_and_operator()))
+                self.unserved_cilium_class(f, c)
             }
             Some(c) => Finding::new(0, "lb-class", Fail)
                 .observed(format!("loadBalancerClass {c} is not served by Cilium LB IPAM (it serves none, {}, {}); the Service waits for the controller of {c} and gets no condition", n::LB_CLASS_L2, n::LB_CLASS_BGP))

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::super::eval::{labels_text, service_facts, Cluster, Engine, SvcFacts};
+use super::super::eval::{service_facts, Cluster, Engine, SvcFacts};
 use super::super::fix;
 use super::super::snapshot::{newest, svc_conditions};
 use super::super::{Finding, Verdict};
@@ -70,15 +70,7 @@ impl Cluster<'_> {
             };
             if !p.selects(&f.labels) {
                 fails.push(format!("{ip}: in pool {}, whose serviceSelector {} does not select this Service (condition pool_selector_mismatch)", p.name, p.selector_text));
-                fixes.push(
-                    fix::label(kref, &p.match_labels, &f.labels).unwrap_or_else(|| {
-                        fix::edit(
-                            "ippool",
-                            &p.name,
-                            &format!("make spec.serviceSelector match {}", labels_text(&f.labels)),
-                        )
-                    }),
-                );
+                fixes.push(self.selector_fix(f, "ippool", &p.name, &p.match_labels));
             } else if p.disabled {
                 fails.push(format!(
                     "{ip}: in pool {}, which is disabled (Cilium reports no_pool)",
@@ -123,6 +115,50 @@ impl Cluster<'_> {
             .observed(observed)
             .expected("every requested IP parses and lies in an enabled, non-conflicting pool that selects the Service, off reserved first/last addresses")
             .fix(fixes.join("\n"))
+    }
+
+    /// `lb-class` for Cilium's own classes when the operator does not serve them: with the L2
+    /// class, L2 announcements must be on; with the BGP class on a cluster that announces over
+    /// L2 instead, the Service must move to the L2 class (or none), and since the class is
+    /// immutable that means recreating it.
+    pub(super) fn unserved_cilium_class(&self, f: &SvcFacts<'_>, class: &str) -> Finding {
+        let l2_on = self.config.bool(
+            n::CFG_ENABLE_L2_ANNOUNCEMENTS,
+            n::CFG_ENABLE_L2_ANNOUNCEMENTS_DEFAULT,
+        );
+        let key = if class == n::LB_CLASS_L2 {
+            n::CFG_ENABLE_L2_ANNOUNCEMENTS
+        } else {
+            n::CFG_ENABLE_BGP_CONTROL_PLANE
+        };
+        let off = self.config.describe(key, "false");
+        if class == n::LB_CLASS_BGP && l2_on {
+            let (what, edit) = if self.engine_cfg.default_lbipam {
+                (
+                    format!("loadBalancerClass {} or none", n::LB_CLASS_L2),
+                    format!(
+                        "set spec.loadBalancerClass: {} or delete the line",
+                        n::LB_CLASS_L2
+                    ),
+                )
+            } else {
+                (
+                    format!("loadBalancerClass {}", n::LB_CLASS_L2),
+                    format!("set spec.loadBalancerClass: {}", n::LB_CLASS_L2),
+                )
+            };
+            return Finding::new(0, "lb-class", Fail)
+                .observed(format!(
+                    "loadBalancerClass {class} but {off}: nothing in this cluster serves that class, so the Service gets no IP and no announcement\nthe cluster announces with L2 announcements ({})",
+                    self.config.describe(n::CFG_ENABLE_L2_ANNOUNCEMENTS, "false")
+                ))
+                .expected(what)
+                .fix(fix::recreate_with_class(&f.kref, &edit));
+        }
+        Finding::new(0, "lb-class", Fail)
+            .observed(format!("loadBalancerClass {class} but {off}: the operator serves this class only with it on, so the Service gets no condition"))
+            .expected(format!("{key}: \"true\""))
+            .fix(fix::patch_config(self.agent_ns(), key, "true", &fix::agent_and_operator()))
     }
 
     /// `deprecated-loadbalancerip`: `spec.loadBalancerIP` still works but is deprecated.
