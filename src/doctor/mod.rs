@@ -147,7 +147,7 @@ impl Report {
                 f.rung,
                 rung_name(f.rung),
                 f.check,
-                first_line(&f.observed),
+                render::cause(&f.observed),
                 fails,
                 warns
             ),
@@ -163,6 +163,3 @@ impl Report {
     }
 }
 
-pub(crate) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
-}

@@ -6,36 +6,26 @@ use serde_json::Value;
 
 use crate::support::{lbctl, stderr, stdout};
 
-/// A lab with the scenario loaded; leases get a fresh renewTime (scenarios are static files)
-/// unless they carry `lab.lbctl.io/keep-renew-time`.
-struct Doc {
-    lab: Lab,
+/// A lab with the scenario loaded as `lab up` loads it: its timestamps moved to the present
+/// (`Scenario::load`), so a lease renewed "now" in the file is fresh, with no help from here.
+pub(crate) struct Doc {
+    pub(crate) lab: Lab,
     dir: tempfile::TempDir,
 }
 
 impl Doc {
-    fn new(name: &str) -> Doc {
-        let mut s = Scenario::load(name).expect("scenario loads");
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-            .to_string();
-        for o in &mut s.objects {
-            if o["kind"] == "Lease"
-                && o["metadata"]["annotations"]["lab.lbctl.io/keep-renew-time"].is_null()
-            {
-                o["spec"]["renewTime"] = Value::String(now.clone());
-            }
-        }
+    pub(crate) fn new(name: &str) -> Doc {
+        let s = Scenario::load(name).expect("scenario loads");
         let lab = Lab::start("127.0.0.1:0".parse().unwrap(), &[s]).expect("lab starts");
         let dir = tempfile::tempdir().unwrap();
         lab.write_kubeconfig(&dir.path().join("kubeconfig"))
             .unwrap();
         Doc { lab, dir }
     }
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         lbctl(Some(&self.dir.path().join("kubeconfig")), args)
     }
-    fn doctor(&self) -> (Value, i32) {
+    pub(crate) fn doctor(&self) -> (Value, i32) {
         self.lab.clear_requests();
         let o = self.run(&["doctor", "-n", "demo", "svc/demo-web", "-o", "json"]);
         let v: Value = serde_json::from_str(&stdout(&o))
@@ -48,7 +38,7 @@ impl Doc {
     }
 }
 
-fn finding<'a>(v: &'a Value, check: &str) -> &'a Value {
+pub(crate) fn finding<'a>(v: &'a Value, check: &str) -> &'a Value {
     v["findings"]
         .as_array()
         .unwrap()
@@ -58,7 +48,7 @@ fn finding<'a>(v: &'a Value, check: &str) -> &'a Value {
 }
 
 /// Asserts the first failing rung and check, and that the fix mentions every `names`.
-fn fails_at(scenario: &str, rung: u64, check: &str, names: &[&str]) -> Value {
+pub(crate) fn fails_at(scenario: &str, rung: u64, check: &str, names: &[&str]) -> Value {
     let d = Doc::new(scenario);
     let (v, code) = d.doctor();
     assert_eq!(code, 1, "{scenario}: exit code; {v:#}");
@@ -76,7 +66,7 @@ fn fails_at(scenario: &str, rung: u64, check: &str, names: &[&str]) -> Value {
     v
 }
 
-fn passes(scenario: &str, warn: Option<&str>) -> Value {
+pub(crate) fn passes(scenario: &str, warn: Option<&str>) -> Value {
     let d = Doc::new(scenario);
     let (v, code) = d.doctor();
     assert_eq!(code, 0, "{scenario}: {v:#}");
