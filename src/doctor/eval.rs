@@ -211,7 +211,7 @@ pub struct Cluster<'a> {
     pub(crate) services: HashMap<(String, String), usize>,
     /// Ready endpoint nodes per (namespace, service).
     pub(crate) endpoints: HashMap<(String, String), BTreeSet<String>>,
-    pub(crate) lease_stats: std::sync::OnceLock<(usize, usize)>,
+    pub(crate) lease_stats: std::sync::OnceLock<super::rungs::LeaseStats>,
 }
 
 /// A label selector from raw JSON: `Ok(None)` when absent.

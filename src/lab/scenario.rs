@@ -138,6 +138,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "doctor-engine-cilium-not-running",
         include_str!("../../scenarios/doctor-engine-cilium-not-running.yaml"),
     ),
+    (
+        "doctor-lease-load-non-lb",
+        include_str!("../../scenarios/doctor-lease-load-non-lb.yaml"),
+    ),
+    (
+        "doctor-summary-cause",
+        include_str!("../../scenarios/doctor-summary-cause.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

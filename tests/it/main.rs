@@ -10,6 +10,7 @@ mod cli_artifacts;
 mod cli_ux;
 mod deploy_rbac;
 mod doctor;
+mod doctor_checks;
 mod doctor_probe;
 mod lab_auth;
 mod lab_harden;

@@ -11,6 +11,8 @@ mod prereq;
 mod probe;
 mod service;
 
+pub(crate) use lease::LeaseStats;
+
 use super::eval::{Cluster, Engine, SvcFacts};
 use super::{Finding, Verdict};
 use crate::model::names as n;
