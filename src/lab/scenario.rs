@@ -146,6 +146,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "doctor-summary-cause",
         include_str!("../../scenarios/doctor-summary-cause.yaml"),
     ),
+    (
+        "doctor-lease-rbac-role",
+        include_str!("../../scenarios/doctor-lease-rbac-role.yaml"),
+    ),
+    (
+        "doctor-interfaces-no-device",
+        include_str!("../../scenarios/doctor-interfaces-no-device.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -500,7 +508,11 @@ mod tests {
         // Loading reads the clock: the lease is renewed within its duration.
         let s = Scenario::load("doctor-healthy").unwrap();
         let lease = s.objects.iter().find(|o| o["kind"] == "Lease").unwrap();
-        let renew: jiff::Timestamp = lease["spec"]["renewTime"].as_str().unwrap().parse().unwrap();
+        let renew: jiff::Timestamp = lease["spec"]["renewTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let age = jiff::Timestamp::now().as_second() - renew.as_second();
         assert!((0..5).contains(&age), "renewed {age}s ago");
     }

@@ -243,8 +243,24 @@ pub const ALLOW_FIRST_LAST_NO: &str = "No";
 /// Name of the agent's ClusterRole (Helm) whose lease rule L2 announcements need.
 pub const AGENT_CLUSTER_ROLE: &str = "cilium";
 pub const AGENT_SERVICE_ACCOUNT: &str = "cilium";
-/// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (architecture.md, "Leases and timings").
-pub const LEASE_RBAC_VERBS: &[&str] = &["create", "get", "update", "list", "delete"];
+/// Verbs the agent needs on `coordination.k8s.io/leases` in its namespace to hold a lease:
+/// client-go's lease lock gets the lease, creates it when missing and updates it to acquire and
+/// renew. Cilium's chart grants list and delete as well (its lease GC), which holding does not need.
+pub const LEASE_RBAC_VERBS: &[&str] = &["get", "create", "update"];
+
+/// The user name a ServiceAccount authenticates as.
+pub fn service_account_user(namespace: &str, name: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{name}")
+}
+
+/// The groups every ServiceAccount token carries, which RBAC bindings may name.
+pub fn service_account_groups(namespace: &str) -> [String; 3] {
+    [
+        "system:serviceaccounts".to_owned(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".to_owned(),
+    ]
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,9 @@
 use super::super::eval::{Cluster, LeaseInfo};
 use super::super::fix;
 use super::super::snapshot::{ingress_ips, is_load_balancer, parse_go_duration, svc_key};
-use k8s_openapi::api::core::v1::Service;
 use super::super::{Finding, Verdict};
 use crate::model::names as n;
+use k8s_openapi::api::core::v1::Service;
 
 use Verdict::{Fail, Pass, Warn};
 
