@@ -356,9 +356,8 @@ fn policy_info(v: &Value) -> PolicyInfo {
     for re in &interfaces {
         // Go's regexp is RE2; the regex crate accepts the same syntax for what interface
         // patterns use, and rejects what RE2 rejects (backreferences, lookaround).
-        match regex::Regex::new(re) {
-            Err(e) => regex_errors.push(format!("{re:?}: {e}")),
-            Ok(_) => {}
+        if let Err(e) = regex::Regex::new(re) {
+            regex_errors.push(format!("{re:?}: {e}"));
         }
     }
     let bad = conditions(v, n::POLICY_BAD_CONDITIONS)
