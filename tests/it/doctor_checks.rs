@@ -207,6 +207,11 @@ fn policy_interfaces_against_the_devices_cilium_manages() {
             && obs.contains("(also excluded for this Service: serviceSelector {\"matchLabels\":{\"color\":\"blue\"}} does not match)"),
         "{obs}"
     );
+    let fix = text(finding(&v, "policy-interfaces"), "fix");
+    assert!(
+        fix.ends_with("# policy other-l2 does not select this Service; for its own Services:\nkubectl patch ciliuml2announcementpolicy other-l2 --type merge -p '{\"spec\":{\"interfaces\":[\"^ens\"]}}'"),
+        "{fix}"
+    );
     // The summary keeps the cause.
     let summary = text(&v, "summary");
     assert!(summary.contains("match none of the devices"), "{summary}");

@@ -265,6 +265,7 @@ impl Cluster<'_> {
         let mut fixes = Vec::new();
         for p in &self.policies {
             let selects = matched.iter().any(|m| m.name == p.name);
+            let fixes_before = fixes.len();
             let mut problems = Vec::new();
             let mut fail = false;
             for e in &p.regex_errors {
@@ -334,6 +335,15 @@ impl Cluster<'_> {
             }
             let mut line = format!("policy {}: {}", p.name, problems.join("; "));
             if !selects {
+                if fixes.len() > fixes_before {
+                    fixes.insert(
+                        fixes_before,
+                        format!(
+                            "# policy {} does not select this Service; for its own Services:",
+                            p.name
+                        ),
+                    );
+                }
                 let why = self
                     .exclusion(p, f)
                     .unwrap_or_else(|| "does not select the Service".to_owned());

@@ -503,3 +503,111 @@ pub(crate) fn lease_grants(snap: &Snapshot) -> LeaseGrants {
     }
     g
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::eval::service_facts;
+    use super::super::super::snapshot::AccessReview;
+    use super::*;
+    use serde_json::json;
+
+    fn snap(reviews: Option<Result<Vec<AccessReview>, String>>, fresh_lease: bool) -> Snapshot {
+        let now = 1_000_000;
+        let renew = jiff::Timestamp::from_second(if fresh_lease { now - 3 } else { now - 600 })
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+            .to_string();
+        Snapshot {
+            now,
+            agent_namespace: "kube-system".into(),
+            agent_service_account: "cilium".into(),
+            lease_reviews: reviews,
+            leases: vec![
+                json!({"metadata": {"name": "cilium-l2announce-demo-web", "namespace": "kube-system"},
+                "spec": {"holderIdentity": "worker-1", "leaseDurationSeconds": 15, "renewTime": renew}}),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    fn svc() -> k8s_openapi::api::core::v1::Service {
+        serde_json::from_value(json!({"metadata": {"namespace": "demo", "name": "web"},
+            "spec": {"type": "LoadBalancer"}}))
+        .unwrap()
+    }
+
+    fn review(verb: &str, allowed: bool) -> AccessReview {
+        AccessReview {
+            verb: verb.into(),
+            allowed,
+            reason: String::new(),
+        }
+    }
+
+    /// The review denies, yet an agent keeps a lease fresh: the agent is not who doctor asked
+    /// about, a warning that says so rather than a false "forbidden".
+    #[test]
+    fn a_fresh_lease_against_a_denying_review_is_a_warning() {
+        let denied = Some(Ok(vec![
+            review("get", false),
+            review("create", false),
+            review("update", false),
+        ]));
+        let s = snap(denied.clone(), true);
+        let svc = svc();
+        let f = Cluster::new(&s).lease_rbac(&service_facts(&svc));
+        assert_eq!(f.verdict, Warn, "{f:?}");
+        assert!(
+            f.observed
+                .contains("yet Lease kube-system/cilium-l2announce-demo-web held by worker-1 was renewed 3s ago"),
+            "{}",
+            f.observed
+        );
+        // Without the lease (expired), the review's word stands.
+        let s = snap(denied, false);
+        let f = Cluster::new(&s).lease_rbac(&service_facts(&svc));
+        assert_eq!(f.verdict, Fail, "{f:?}");
+        assert!(
+            f.observed.contains("the agent would log: "),
+            "{}",
+            f.observed
+        );
+    }
+
+    /// Bindings: a Group subject through a RoleBinding to a ClusterRole counts; a rule limited
+    /// to resourceNames does not.
+    #[test]
+    fn bindings_are_evaluated_as_rbac_does() {
+        let mut s = snap(Some(Err("forbidden".into())), false);
+        s.cluster_roles = vec![
+            json!({"metadata": {"name": "leases"}, "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]}),
+            json!({"metadata": {"name": "named"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "resourceNames": ["x"], "verbs": ["*"]}]}),
+        ];
+        s.role_bindings = vec![
+            json!({"metadata": {"name": "all-sas", "namespace": "kube-system"},
+                "roleRef": {"kind": "ClusterRole", "name": "leases"},
+                "subjects": [{"kind": "Group", "name": "system:serviceaccounts:kube-system"}]}),
+            json!({"metadata": {"name": "named", "namespace": "kube-system"},
+                "roleRef": {"kind": "ClusterRole", "name": "named"},
+                "subjects": [{"kind": "ServiceAccount", "name": "cilium"}]}),
+        ];
+        let g = lease_grants(&s);
+        assert_eq!(
+            g.via,
+            vec!["ClusterRole leases via RoleBinding kube-system/all-sas"]
+        );
+        let svc = svc();
+        let f = Cluster::new(&s).lease_rbac(&service_facts(&svc));
+        assert_eq!(f.verdict, Pass, "{f:?}");
+        assert!(
+            f.observed
+                .starts_with("SubjectAccessReview refused (forbidden); RBAC bindings:"),
+            "{}",
+            f.observed
+        );
+        // The same binding in another namespace grants nothing here.
+        s.role_bindings[0]["metadata"]["namespace"] = json!("other");
+        let f = Cluster::new(&s).lease_rbac(&service_facts(&svc));
+        assert_eq!(f.verdict, Fail, "{f:?}");
+    }
+}
