@@ -131,7 +131,6 @@ pub struct PolicyInfo {
     pub external_ips: bool,
     pub interfaces: Vec<String>,
     pub regex_errors: Vec<String>,
-    pub unanchored: Vec<String>,
     /// `bad-*` conditions with status True.
     pub bad: Vec<Condition>,
 }
@@ -146,14 +145,6 @@ pub struct NodeInfo {
     /// `None` when only a CiliumNode exists.
     pub ready: Option<bool>,
     pub is_node: bool,
-}
-
-/// Whether the agent's service account may use leases.
-#[derive(Clone, Debug, Default)]
-pub struct LeaseRbac {
-    pub roles: Vec<String>,
-    pub verbs: BTreeSet<String>,
-    pub missing: Vec<&'static str>,
 }
 
 /// A lease as read.
@@ -205,13 +196,15 @@ pub struct Cluster<'a> {
     pub policies: Vec<PolicyInfo>,
     pub nodes: Vec<NodeInfo>,
     pub leases: HashMap<String, LeaseInfo>,
-    pub rbac: LeaseRbac,
+    /// What the RBAC objects grant the agent on leases (read only when the API server
+    /// refused the SubjectAccessReviews).
+    pub rbac: super::rungs::LeaseGrants,
     /// Service index by IP in `status.loadBalancer.ingress`.
     pub(crate) holders: HashMap<IpAddr, Vec<usize>>,
     pub(crate) services: HashMap<(String, String), usize>,
     /// Ready endpoint nodes per (namespace, service).
     pub(crate) endpoints: HashMap<(String, String), BTreeSet<String>>,
-    pub(crate) lease_stats: std::sync::OnceLock<(usize, usize)>,
+    pub(crate) lease_stats: std::sync::OnceLock<super::rungs::LeaseStats>,
 }
 
 /// A label selector from raw JSON: `Ok(None)` when absent.
@@ -360,14 +353,11 @@ fn policy_info(v: &Value) -> PolicyInfo {
         .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
         .collect();
     let mut regex_errors = Vec::new();
-    let mut unanchored = Vec::new();
     for re in &interfaces {
         // Go's regexp is RE2; the regex crate accepts the same syntax for what interface
         // patterns use, and rejects what RE2 rejects (backreferences, lookaround).
-        match regex::Regex::new(re) {
-            Err(e) => regex_errors.push(format!("{re:?}: {e}")),
-            Ok(_) if !(re.starts_with('^') && re.ends_with('$')) => unanchored.push(re.clone()),
-            Ok(_) => {}
+        if let Err(e) = regex::Regex::new(re) {
+            regex_errors.push(format!("{re:?}: {e}"));
         }
     }
     let bad = conditions(v, n::POLICY_BAD_CONDITIONS)
@@ -392,7 +382,6 @@ fn policy_info(v: &Value) -> PolicyInfo {
             .unwrap_or(false),
         interfaces,
         regex_errors,
-        unanchored,
         bad,
     }
 }
@@ -402,55 +391,6 @@ fn node_ready(v: &Value) -> Option<bool> {
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
         .map(|c| c.get("status").and_then(Value::as_str) == Some("True"))
-}
-
-fn lease_rbac(snap: &Snapshot) -> LeaseRbac {
-    let sa_ns = snap.agent_namespace.as_str();
-    let mut roles = Vec::new();
-    for b in &snap.cluster_role_bindings {
-        let bound = arr(b, &["subjects"]).iter().any(|s| {
-            str_at(s, &["kind"]) == Some("ServiceAccount")
-                && str_at(s, &["name"]) == Some(n::AGENT_SERVICE_ACCOUNT)
-                && str_at(s, &["namespace"]) == Some(sa_ns)
-        });
-        if bound && str_at(b, &["roleRef", "kind"]) == Some("ClusterRole") {
-            if let Some(r) = str_at(b, &["roleRef", "name"]) {
-                roles.push(r.to_owned());
-            }
-        }
-    }
-    let mut verbs = BTreeSet::new();
-    for r in snap
-        .cluster_roles
-        .iter()
-        .filter(|r| roles.iter().any(|n| n == name_of(r)))
-    {
-        for rule in arr(r, &["rules"]) {
-            let has = |field: &str, want: &str| {
-                arr(rule, &[field])
-                    .iter()
-                    .any(|v| v.as_str() == Some(want) || v.as_str() == Some("*"))
-            };
-            if has("apiGroups", n::LEASE_API_GROUP) && has("resources", n::LEASE_RESOURCE) {
-                verbs.extend(
-                    arr(rule, &["verbs"])
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned),
-                );
-            }
-        }
-    }
-    let missing = n::LEASE_RBAC_VERBS
-        .iter()
-        .copied()
-        .filter(|v| !verbs.contains(*v) && !verbs.contains("*"))
-        .collect();
-    LeaseRbac {
-        roles,
-        verbs,
-        missing,
-    }
 }
 
 /// The Service as LB-IPAM sees it (the engine's own conversion), plus what doctor needs
@@ -643,7 +583,7 @@ impl<'a> Cluster<'a> {
 
         Cluster {
             snap,
-            rbac: lease_rbac(snap),
+            rbac: super::rungs::lease_grants(snap),
             config,
             engine,
             evidence,
@@ -756,11 +696,6 @@ const CHECK_SOURCES: &[(&str, &[Source], bool)] = &[
     ("capacity", &[Source::Services], false),
     ("l2-announcements", &[Source::CiliumConfig], false),
     ("kube-proxy-replacement", &[Source::CiliumConfig], false),
-    (
-        "lease-rbac",
-        &[Source::ClusterRoles, Source::ClusterRoleBindings],
-        false,
-    ),
     ("l2-policies", &[Source::Policies], false),
     ("policy-match", &[Source::Policies], false),
     (
@@ -812,10 +747,6 @@ impl Cluster<'_> {
                 .join("\n");
         }
     }
-}
-
-pub(crate) fn yaml_list(items: &[&str]) -> String {
-    format!("[{}]", items.join(", "))
 }
 
 /// Free addresses proposed for a pool, with the segment they are on and why that one.

@@ -1,10 +1,16 @@
 //! Fills a [`Snapshot`] with GET and LIST requests only (doctor never writes).
 //!
-//! One Service costs 12 requests (13 on Cilium before 1.18): the Service, cilium-config, pools
-//! (plus one retry as v2alpha1 on older Cilium), policies, nodes, CiliumNodes, leases,
-//! ClusterRoles, ClusterRoleBindings, the Service's EndpointSlices, the cluster's Services
-//! (sharing and capacity need every holder of an IP) and the pods of the agent namespace (which
-//! engine actually runs). The listings read only what they show.
+//! One Service costs 13 requests (14 on Cilium before 1.18): the Service, cilium-config, pools
+//! (plus one retry as v2alpha1 on older Cilium), policies, nodes, CiliumNodes, leases, the
+//! Service's EndpointSlices, the cluster's Services (sharing and capacity need every holder of
+//! an IP), the pods of the agent namespace (which engine actually runs), and three
+//! SubjectAccessReviews (may the agent get, create, update leases). Only when the server refuses
+//! the reviews does doctor read the RBAC objects to judge for itself: four more LISTs
+//! (ClusterRoles, ClusterRoleBindings, Roles and RoleBindings of the agent namespace). The
+//! listings read only what they show.
+//!
+//! A SubjectAccessReview is a POST, but it writes nothing: the API server answers it and keeps
+//! no object (it is how `kubectl auth can-i --as` asks), so doctor stays read-only.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::snapshot::{str_map, Snapshot, Source, Unread};
+use super::snapshot::{str_map, AccessReview, Snapshot, Source, Unread};
 use crate::cluster::Connection;
 use crate::model::names as n;
 use crate::output::CodedError;
@@ -46,6 +52,8 @@ const EVERYTHING: &[Source] = &[
     Source::Leases,
     Source::ClusterRoles,
     Source::ClusterRoleBindings,
+    Source::Roles,
+    Source::RoleBindings,
     Source::EndpointSlices,
     Source::Pods,
 ];
@@ -251,7 +259,7 @@ pub async fn fetch(
         name: Some(n::CILIUM_CONFIG_MAP),
         what: format!("get configmap {ans}/{}", n::CILIUM_CONFIG_MAP),
     };
-    let (services, cm, pools, policies, nodes, cnodes, leases, roles, bindings, eps, pods) = futures::try_join!(
+    let (services, cm, pools, policies, nodes, cnodes, leases, eps, pods) = futures::try_join!(
         read::<List<Service>>(
             conn,
             plan,
@@ -264,18 +272,6 @@ pub async fn fetch(
         read(conn, plan, "/api/v1/nodes", list_of(Source::Nodes, None)),
         read(conn, plan, &cn_path, list_of(Source::CiliumNodes, None)),
         read(conn, plan, &leases_path, list_of(Source::Leases, Some(ans))),
-        read(
-            conn,
-            plan,
-            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-            list_of(Source::ClusterRoles, None)
-        ),
-        read(
-            conn,
-            plan,
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-            list_of(Source::ClusterRoleBindings, None)
-        ),
         read(
             conn,
             plan,
@@ -304,8 +300,6 @@ pub async fn fetch(
     let nodes = items(keep(nodes));
     let cnodes = items(keep(cnodes));
     let leases = items(keep(leases));
-    let roles = items(keep(roles));
-    let bindings = items(keep(bindings));
     let eps = items(keep(eps));
     let pods = items(keep(pods));
     snap.services = services.unwrap_or_default();
@@ -338,9 +332,141 @@ pub async fn fetch(
     snap.nodes = nodes.unwrap_or_default();
     snap.cilium_nodes = cnodes;
     snap.leases = leases.unwrap_or_default();
-    snap.cluster_roles = roles.unwrap_or_default();
-    snap.cluster_role_bindings = bindings.unwrap_or_default();
     snap.endpoint_slices = eps.unwrap_or_default();
     snap.pods = pods;
+    snap.agent_service_account = agent_service_account(snap.pods.as_deref());
+    if plan.wants(Source::ClusterRoles) {
+        lease_permissions(conn, plan, &mut snap).await?;
+    }
     Ok((snap, target))
+}
+
+/// The ServiceAccount the agent's pods run as (Helm lets users rename it).
+fn agent_service_account(pods: Option<&[Value]>) -> String {
+    pods.into_iter()
+        .flatten()
+        .filter(|p| {
+            super::snapshot::str_at(p, &["metadata", "labels", n::AGENT_POD_LABEL.0])
+                == Some(n::AGENT_POD_LABEL.1)
+        })
+        .find_map(|p| super::snapshot::str_at(p, &["spec", "serviceAccountName"]))
+        .unwrap_or(n::AGENT_SERVICE_ACCOUNT)
+        .to_owned()
+}
+
+/// May the agent use leases? Asks the API server (one SubjectAccessReview per verb the agent
+/// needs, concurrently), and reads the RBAC objects only when it refuses to answer.
+async fn lease_permissions(
+    conn: &Connection,
+    plan: &Plan,
+    snap: &mut Snapshot,
+) -> Result<(), CodedError> {
+    let ans = snap.agent_namespace.clone();
+    let user = n::service_account_user(&ans, &snap.agent_service_account);
+    let reviews = futures::future::join_all(
+        n::LEASE_RBAC_VERBS
+            .iter()
+            .map(|verb| review(conn, &user, &ans, verb)),
+    )
+    .await;
+    let mut answers = Vec::new();
+    let mut refused = None;
+    for r in reviews {
+        match r? {
+            Ok(a) => answers.push(a),
+            Err(why) => refused = Some(why),
+        }
+    }
+    snap.lease_reviews = Some(match refused {
+        None => Ok(answers),
+        Some(why) => Err(why),
+    });
+    if matches!(snap.lease_reviews, Some(Ok(_))) {
+        return Ok(());
+    }
+    let roles_path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ans}/roles");
+    let rb_path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ans}/rolebindings");
+    let (cr, crb, r, rb) = futures::try_join!(
+        read(
+            conn,
+            plan,
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            list_of(Source::ClusterRoles, None)
+        ),
+        read(
+            conn,
+            plan,
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            list_of(Source::ClusterRoleBindings, None)
+        ),
+        read(conn, plan, &roles_path, list_of(Source::Roles, Some(&ans))),
+        read(
+            conn,
+            plan,
+            &rb_path,
+            list_of(Source::RoleBindings, Some(&ans))
+        ),
+    )?;
+    let mut keep = |r: Result<Option<Value>, Unread>| match r {
+        Ok(v) => items(v).unwrap_or_default(),
+        Err(u) => {
+            snap.unread.push(u);
+            Vec::new()
+        }
+    };
+    snap.cluster_roles = keep(cr);
+    snap.cluster_role_bindings = keep(crb);
+    snap.roles = keep(r);
+    snap.role_bindings = keep(rb);
+    Ok(())
+}
+
+/// One SubjectAccessReview: `Ok(Err(why))` when the server refuses to answer (403, or a
+/// server without the API: 404), which is not an error for doctor.
+async fn review(
+    conn: &Connection,
+    user: &str,
+    namespace: &str,
+    verb: &str,
+) -> Result<Result<AccessReview, String>, CodedError> {
+    let groups = n::service_account_groups(namespace);
+    let body = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": user,
+            "groups": groups,
+            "resourceAttributes": {
+                "namespace": namespace,
+                "verb": verb,
+                "group": n::LEASE_API_GROUP,
+                "resource": n::LEASE_RESOURCE,
+            },
+        },
+    });
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let req = http::Request::post(path)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+        .map_err(|e| CodedError::usage(format!("bad request path {path}: {e}")))?;
+    match conn.client.request::<Value>(req).await {
+        Ok(v) => {
+            let status = v.get("status").cloned().unwrap_or(Value::Null);
+            let text = |k: &str| status.get(k).and_then(Value::as_str).unwrap_or_default();
+            let reason = if text("reason").is_empty() {
+                text("evaluationError").to_owned()
+            } else {
+                text("reason").to_owned()
+            };
+            Ok(Ok(AccessReview {
+                verb: verb.to_owned(),
+                allowed: status.get("allowed").and_then(Value::as_bool) == Some(true),
+                reason,
+            }))
+        }
+        Err(kube::Error::Api(s)) if matches!(s.code, 403 | 404) => {
+            Ok(Err(format!("{} ({})", s.message, s.reason)))
+        }
+        Err(e) => Err(conn.explain(&format!("create subjectaccessreview ({verb} leases)"), e)),
+    }
 }

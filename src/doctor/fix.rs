@@ -163,6 +163,15 @@ pub(crate) fn apply(manifest: &str) -> String {
     format!("kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
 }
 
+/// A Role and RoleBinding in the agent namespace that let ServiceAccount `sa` use leases with
+/// `verbs`: works whatever ClusterRoles exist, and touches nothing Helm owns.
+pub fn lease_role(namespace: &str, sa: &str, verbs: &[&str]) -> String {
+    format!(
+        "kubectl -n {namespace} create role cilium-l2-leases --verb={} --resource=leases.coordination.k8s.io\nkubectl -n {namespace} create rolebinding cilium-l2-leases --role=cilium-l2-leases --serviceaccount={namespace}:{sa}",
+        verbs.join(",")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,7 @@ impl Report {
                 f.rung,
                 rung_name(f.rung),
                 f.check,
-                first_line(&f.observed),
+                render::cause(&f.observed),
                 fails,
                 warns
             ),
@@ -162,8 +162,4 @@ impl Report {
             None => format!("{}/{}: every check passes", self.namespace, self.name),
         }
     }
-}
-
-pub(crate) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
 }

@@ -5,7 +5,7 @@ use comfy_table::{Attribute, Cell, Color};
 use serde::{Serialize, Serializer};
 
 use super::snapshot::Unread;
-use super::{first_line, rung_name, Finding, Report, Verdict};
+use super::{rung_name, Finding, Report, Verdict};
 use crate::output::{Render, Style, Tone};
 
 /// Schema version of `-o json|yaml`.
@@ -90,6 +90,36 @@ pub fn ladder(report: &Report, wide: bool, style: Style) -> String {
     out.push_str(&format!("\n{summary}\n"));
     for u in &report.unread {
         out.push_str(&format!("note: {}\n  {}\n", u.note(), u.permission()));
+    }
+    out
+}
+
+/// Longest one-line cause before further lines are counted instead of shown.
+const CAUSE_MAX: usize = 240;
+
+/// A check's `observed` text on one line, for the summary and `--all`'s table. A first line
+/// that ends in `:` only introduces the cause ("no policy selects demo/web:"), so the lines
+/// after it are kept, joined with `; `, until [`CAUSE_MAX`]; what does not fit is counted, never
+/// cut mid-line. A first line that does not end in `:` is the cause itself (what follows is
+/// evidence, shown in the ladder).
+pub(crate) fn cause(observed: &str) -> String {
+    let mut lines = observed.lines().map(str::trim).filter(|l| !l.is_empty());
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    if !first.ends_with(':') {
+        return first.to_owned();
+    }
+    let rest: Vec<&str> = lines.collect();
+    let mut out = first.to_owned();
+    for (i, l) in rest.iter().enumerate() {
+        // The first line of the cause is always kept, however long.
+        if i > 0 && out.len() + l.len() + 2 > CAUSE_MAX {
+            out.push_str(&format!(" (+{} more)", rest.len() - i));
+            break;
+        }
+        out.push_str(if i == 0 { " " } else { "; " });
+        out.push_str(l);
     }
     out
 }
@@ -233,7 +263,7 @@ impl SummaryRow {
             first_failing_rung: first.map(|f| f.rung),
             first_failing_check: first.map(|f| f.check.clone()),
             summary: first
-                .map(|f| first_line(&f.observed).to_owned())
+                .map(|f| cause(&f.observed))
                 .unwrap_or_else(|| report.summary()),
         }
     }
@@ -305,5 +335,27 @@ impl Render for SummaryDoc<'_> {
             out.push_str(&format!("note: {}\n  {}\n", u.note, u.permission));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cause;
+
+    #[test]
+    fn the_cause_survives_a_header_line() {
+        let obs = "no policy selects demo/demo-web:\npolicy a: serviceSelector {\"matchLabels\":{\"x\":\"y\"}} does not match\nService labels (with Cilium's meta labels): app=web";
+        assert_eq!(
+            cause(obs),
+            "no policy selects demo/demo-web: policy a: serviceSelector {\"matchLabels\":{\"x\":\"y\"}} does not match; Service labels (with Cilium's meta labels): app=web"
+        );
+        // A complete first line is the cause; what follows is evidence.
+        assert_eq!(
+            cause("Cilium in kube-system\nevidence:\n  x"),
+            "Cilium in kube-system"
+        );
+        // Too long: whole lines are kept, the rest counted.
+        let long = format!("x:\n{}\n{}\n{}", "a".repeat(200), "b".repeat(100), "c");
+        assert_eq!(cause(&long), format!("x: {} (+2 more)", "a".repeat(200)));
     }
 }

@@ -34,8 +34,18 @@ pub struct Snapshot {
     pub cilium_nodes: Option<Vec<Value>>,
     /// Leases in the agent namespace.
     pub leases: Vec<Value>,
+    /// The agent's ServiceAccount name, from its pods (`cilium` when no pod says).
+    pub agent_service_account: String,
+    /// The API server's answers to SubjectAccessReviews for that ServiceAccount on leases in
+    /// the agent namespace: `None` when not asked, `Err` with the server's words when it refused
+    /// the review (doctor then reads the RBAC bindings below instead).
+    pub lease_reviews: Option<Result<Vec<AccessReview>, String>>,
+    /// RBAC objects, read only when the reviews were refused: cluster-wide ClusterRoles and
+    /// bindings, and Roles and RoleBindings of the agent namespace.
     pub cluster_roles: Vec<Value>,
     pub cluster_role_bindings: Vec<Value>,
+    pub roles: Vec<Value>,
+    pub role_bindings: Vec<Value>,
     /// EndpointSlices of the Service(s) under examination.
     pub endpoint_slices: Vec<Value>,
     /// Pods in the agent namespace (which engine runs, other LB controllers); `None` when not
@@ -47,6 +57,15 @@ pub struct Snapshot {
     /// Optional reads the server refused (403): the checks that need them say so instead of
     /// judging from an empty list.
     pub unread: Vec<Unread>,
+}
+
+/// One SubjectAccessReview's answer: may the agent `verb` leases?
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessReview {
+    pub verb: String,
+    pub allowed: bool,
+    /// The authorizer's reason (`RBAC: allowed by ...`), or its evaluation error.
+    pub reason: String,
 }
 
 /// What doctor and the listings read, so a refused read can be named and its checks skipped.
@@ -61,6 +80,8 @@ pub enum Source {
     Leases,
     ClusterRoles,
     ClusterRoleBindings,
+    Roles,
+    RoleBindings,
     EndpointSlices,
     Pods,
 }
@@ -78,6 +99,8 @@ impl Source {
             Source::Leases => "leases.coordination.k8s.io",
             Source::ClusterRoles => "clusterroles.rbac.authorization.k8s.io",
             Source::ClusterRoleBindings => "clusterrolebindings.rbac.authorization.k8s.io",
+            Source::Roles => "roles.rbac.authorization.k8s.io",
+            Source::RoleBindings => "rolebindings.rbac.authorization.k8s.io",
             Source::EndpointSlices => "endpointslices.discovery.k8s.io",
             Source::Pods => "pods",
         }

@@ -158,6 +158,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "doctor-several-pools",
         include_str!("../../scenarios/doctor-several-pools.yaml"),
     ),
+    (
+        "doctor-lease-load-non-lb",
+        include_str!("../../scenarios/doctor-lease-load-non-lb.yaml"),
+    ),
+    (
+        "doctor-summary-cause",
+        include_str!("../../scenarios/doctor-summary-cause.yaml"),
+    ),
+    (
+        "doctor-lease-rbac-role",
+        include_str!("../../scenarios/doctor-lease-rbac-role.yaml"),
+    ),
+    (
+        "doctor-interfaces-no-device",
+        include_str!("../../scenarios/doctor-interfaces-no-device.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +197,16 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// An embedded name or a path to a YAML file.
+    /// An embedded name or a path to a YAML file, with its timestamps moved to the present
+    /// (see [`Scenario::shift_time`]).
     pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        let mut s = Scenario::load_as_written(name_or_path)?;
+        s.shift_time(jiff::Timestamp::now());
+        Ok(s)
+    }
+
+    /// An embedded name or a path to a YAML file, timestamps as written.
+    pub fn load_as_written(name_or_path: &str) -> Result<Scenario, ScenarioError> {
         if let Some((n, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
             return Scenario::parse(n, text);
         }
@@ -195,6 +219,39 @@ impl Scenario {
             ScenarioError::NotFound(name_or_path.to_string(), names, e)
         })?;
         Scenario::parse(name_or_path, &text)
+    }
+
+    /// Moves every timestamp of the scenario by one offset, so that the scenario's "now" lands
+    /// at `now`. A scenario is a picture of a cluster at one moment; written with fixed dates,
+    /// a lease renewed "just now" when the file was written is long expired when it is loaded.
+    /// The scenario's "now" is the value of the annotation [`NOW_ANNOTATION`] if an object
+    /// carries one (for files that need a timestamp in the past, e.g. an expired lease), else the
+    /// newest timestamp in the file. Every string value that is an RFC 3339 time is shifted, so
+    /// the order and spacing of events (which pool is older, how long ago a lease was renewed)
+    /// stay as written. Returns the offset applied, in seconds.
+    pub fn shift_time(&mut self, now: jiff::Timestamp) -> i64 {
+        let marker = self.objects.iter().find_map(|o| {
+            o["metadata"]["annotations"][NOW_ANNOTATION]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        });
+        let reference = marker.or_else(|| {
+            let mut newest: Option<jiff::Timestamp> = None;
+            for o in &self.objects {
+                visit_times(o, &mut |t| {
+                    newest = Some(newest.map_or(t, |n| n.max(t)));
+                });
+            }
+            newest
+        });
+        let Some(reference) = reference else {
+            return 0;
+        };
+        let offset = now.as_second() - reference.as_second();
+        for o in &mut self.objects {
+            shift_times(o, offset);
+        }
+        offset
     }
 
     /// Parses `---`-separated documents; each must be an object with apiVersion, kind and a name.
@@ -241,6 +298,53 @@ impl Scenario {
             name: origin.to_string(),
             objects,
         })
+    }
+}
+
+/// The annotation that names a scenario's "now" (see [`Scenario::shift_time`]).
+pub const NOW_ANNOTATION: &str = "lab.lbctl.io/now";
+
+/// An RFC 3339 timestamp as Kubernetes writes them (`2025-01-01T00:00:00Z`, with optional
+/// fraction); dates alone and other strings are not times to shift.
+fn as_time(s: &str) -> Option<jiff::Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn visit_times(v: &Value, f: &mut impl FnMut(jiff::Timestamp)) {
+    match v {
+        Value::String(s) => {
+            if let Some(t) = as_time(s) {
+                f(t);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| visit_times(x, f)),
+        Value::Object(m) => m.values().for_each(|x| visit_times(x, f)),
+        _ => {}
+    }
+}
+
+fn shift_times(v: &mut Value, offset: i64) {
+    match v {
+        Value::String(s) => {
+            let Some(t) = as_time(s) else { return };
+            let Ok(moved) = t.checked_add(jiff::SignedDuration::from_secs(offset)) else {
+                return;
+            };
+            // Keep the fraction's presence: a Lease's MicroTime needs it, a Time must not have it.
+            let text = if s.contains('.') {
+                moved.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+            } else {
+                moved.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            };
+            *s = text;
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| shift_times(x, offset)),
+        Value::Object(m) => m.values_mut().for_each(|x| shift_times(x, offset)),
+        _ => {}
     }
 }
 
@@ -401,6 +505,56 @@ mod tests {
             "scenarios/*.yaml vs EMBEDDED"
         );
         assert_eq!(embedded, files, "each name embeds its own file");
+    }
+
+    /// doctor-healthy's lease was renewed "now" when the file was written: loaded today it must
+    /// still be fresh, and the other times keep their distance to it.
+    #[test]
+    fn scenario_time_lands_at_load_time() {
+        let mut s = Scenario::load_as_written("doctor-healthy").unwrap();
+        let now: jiff::Timestamp = "2031-06-01T12:00:00Z".parse().unwrap();
+        assert!(s.shift_time(now) > 0);
+        let lease = s.objects.iter().find(|o| o["kind"] == "Lease").unwrap();
+        assert_eq!(lease["spec"]["renewTime"], "2031-06-01T12:00:00.000000Z");
+        let pool = s
+            .objects
+            .iter()
+            .find(|o| o["kind"] == "CiliumLoadBalancerIPPool")
+            .unwrap();
+        assert_eq!(
+            pool["status"]["conditions"][0]["lastTransitionTime"],
+            "2031-06-01T12:00:00Z"
+        );
+        // Loading reads the clock: the lease is renewed within its duration.
+        let s = Scenario::load("doctor-healthy").unwrap();
+        let lease = s.objects.iter().find(|o| o["kind"] == "Lease").unwrap();
+        let renew: jiff::Timestamp = lease["spec"]["renewTime"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let age = jiff::Timestamp::now().as_second() - renew.as_second();
+        assert!((0..5).contains(&age), "renewed {age}s ago");
+    }
+
+    /// With the marker, the scenario's "now" is the marker's time: the expired lease stays 60 s
+    /// old however late it is loaded.
+    #[test]
+    fn the_now_annotation_keeps_a_lease_in_the_past() {
+        let mut s = Scenario::load_as_written("doctor-lease-expired").unwrap();
+        let now: jiff::Timestamp = "2031-06-01T12:00:00Z".parse().unwrap();
+        s.shift_time(now);
+        let lease = s.objects.iter().find(|o| o["kind"] == "Lease").unwrap();
+        assert_eq!(lease["spec"]["renewTime"], "2031-06-01T11:59:00.000000Z");
+        // Not a timestamp: left alone.
+        let mut t = Scenario::parse(
+            "t",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {d: '2025-01-01', t: '2025-01-01T00:00:00Z'}\n",
+        )
+        .unwrap();
+        t.shift_time(now);
+        assert_eq!(t.objects[0]["data"]["d"], "2025-01-01");
+        assert_eq!(t.objects[0]["data"]["t"], "2031-06-01T12:00:00Z");
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub(crate) const CFG_L2_LEASE_DURATION: &str = "l2-announcements-lease-duration"
 pub(crate) const CFG_L2_RENEW_DEADLINE: &str = "l2-announcements-renew-deadline";
 pub(crate) const CFG_L2_RENEW_DEADLINE_DEFAULT: &str = "5s";
 pub(crate) const CFG_L2_RETRY_PERIOD: &str = "l2-announcements-retry-period";
+pub(crate) const CFG_DEVICES: &str = "devices";
 pub(crate) const CFG_K8S_CLIENT_QPS: &str = "k8s-client-qps";
 pub(crate) const CFG_K8S_CLIENT_QPS_DEFAULT: f64 = 5.0;
 
@@ -206,10 +207,26 @@ pub(crate) const ALLOW_FIRST_LAST_YES: &str = "Yes";
 pub(crate) const ALLOW_FIRST_LAST_NO: &str = "No";
 
 /// Name of the agent's ClusterRole (Helm) whose lease rule L2 announcements need.
-pub(crate) const AGENT_CLUSTER_ROLE: &str = "cilium";
-pub(crate) const AGENT_SERVICE_ACCOUNT: &str = "cilium";
-/// Verbs the agent's ClusterRole must grant on `coordination.k8s.io/leases` (architecture.md, "Leases and timings").
-pub(crate) const LEASE_RBAC_VERBS: &[&str] = &["create", "get", "update", "list", "delete"];
+pub const AGENT_CLUSTER_ROLE: &str = "cilium";
+pub const AGENT_SERVICE_ACCOUNT: &str = "cilium";
+/// Verbs the agent needs on `coordination.k8s.io/leases` in its namespace to hold a lease:
+/// client-go's lease lock gets the lease, creates it when missing and updates it to acquire and
+/// renew. Cilium's chart grants list and delete as well (its lease GC), which holding does not need.
+pub const LEASE_RBAC_VERBS: &[&str] = &["get", "create", "update"];
+
+/// The user name a ServiceAccount authenticates as.
+pub fn service_account_user(namespace: &str, name: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{name}")
+}
+
+/// The groups every ServiceAccount token carries, which RBAC bindings may name.
+pub fn service_account_groups(namespace: &str) -> [String; 3] {
+    [
+        "system:serviceaccounts".to_owned(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".to_owned(),
+    ]
+}
 
 // --- Allocator errors (Cilium's `pkg/ipalloc`) ---------------------------------------------------
 // The wording, typos included, is Cilium's, so users can search for the messages they see in

@@ -11,6 +11,7 @@ mod cli_artifacts;
 mod cli_ux;
 mod deploy_rbac;
 mod doctor;
+mod doctor_checks;
 mod doctor_fixes;
 mod doctor_probe;
 mod lab_auth;

@@ -2,9 +2,10 @@
 
 use super::super::eval::{Cluster, LeaseInfo};
 use super::super::fix;
-use super::super::snapshot::{parse_go_duration, svc_key};
+use super::super::snapshot::{ingress_ips, is_load_balancer, parse_go_duration, svc_key};
 use super::super::{Finding, Verdict};
 use crate::model::names as n;
+use k8s_openapi::api::core::v1::Service;
 
 use Verdict::{Fail, Pass, Warn};
 
@@ -91,10 +92,12 @@ impl Cluster<'_> {
     }
 
     /// `lease-load`: every L2 lease is renewed once per renew deadline by its holder, against
-    /// the agent's client rate limit; and leases without a Service are never collected (the
-    /// agent's GC removes only released ones).
+    /// the agent's client rate limit. Leases without a Service are never collected (the agent's
+    /// GC removes only released ones); leases of Services that are not LoadBalancers or have no
+    /// IP (some Cilium versions create them) cost renewals for nothing: both are named.
     pub(super) fn lease_load(&self) -> Finding {
-        let (count, orphans) = self.lease_stats();
+        let st = self.lease_stats();
+        let count = st.count;
         let renew_ms = parse_go_duration(
             &self
                 .config
@@ -108,7 +111,19 @@ impl Cluster<'_> {
             .and_then(|q| q.trim().parse().ok())
             .unwrap_or(n::CFG_K8S_CLIENT_QPS_DEFAULT);
         let load = count as f64 * 1000.0 / renew_ms as f64;
-        let text = format!("{count} {} lease(s), {orphans} without a Service; renewals ≈ {load:.1}/s per leader against {}: {qps}", n::L2_LEASE_PREFIX, n::CFG_K8S_CLIENT_QPS);
+        let mut text = format!("{count} {} lease(s), {} without a Service, {} of a Service that is not a LoadBalancer, {} of a LoadBalancer without an IP; renewals ≈ {load:.1}/s per leader against {}: {qps}", n::L2_LEASE_PREFIX, st.orphans.len(), st.not_lb.len(), st.no_ip.len(), n::CFG_K8S_CLIENT_QPS);
+        for (what, names) in [
+            ("without a Service", &st.orphans),
+            ("of a Service that is not type LoadBalancer", &st.not_lb),
+            ("of a LoadBalancer Service without an IP", &st.no_ip),
+        ] {
+            if !names.is_empty() {
+                text.push_str(&format!("\n{what}: {}", name_list(names)));
+            }
+        }
+        // Leases of Services that exist but are not announced are not an error to fix (the
+        // agent that made them keeps them while the Service exists): they are counted in the
+        // load and named, so a surprising count is explained.
         if load >= qps {
             Finding::new(5, "lease-load", Warn)
                 .observed(text)
@@ -120,39 +135,78 @@ impl Cluster<'_> {
                         format!("k8sClientRateLimit.burst={}", (load * 4.0).ceil()),
                     ],
                 ))
-        } else if orphans > 0 {
+        } else if !st.orphans.is_empty() {
             Finding::new(5, "lease-load", Warn)
                 .observed(text)
                 .expected("no lease without a Service (the agent's GC removes only released ones)")
                 .fix(format!(
-                    "lbctl leases -o wide   # then: kubectl -n {} delete lease <name>",
-                    self.agent_ns()
+                    "kubectl -n {} delete lease {}   # and likewise for the others named",
+                    self.agent_ns(),
+                    st.orphans[0]
                 ))
         } else {
             Finding::new(5, "lease-load", Pass).observed(text)
         }
     }
 
-    /// (L2 leases, of which orphaned) — computed once per cluster.
-    pub fn lease_stats(&self) -> (usize, usize) {
-        *self.lease_stats.get_or_init(|| {
+    /// The L2 leases by what their Service is — computed once per cluster.
+    pub fn lease_stats(&self) -> &LeaseStats {
+        self.lease_stats.get_or_init(|| {
             let prefix = format!("{}-", n::L2_LEASE_PREFIX);
-            let expected: std::collections::HashSet<String> = self
+            let by_lease: std::collections::HashMap<String, &Service> = self
                 .snap
                 .services
                 .iter()
                 .map(|s| {
                     let (ns, name) = svc_key(s);
-                    n::l2_lease_name(ns, name)
+                    (n::l2_lease_name(ns, name), s)
                 })
                 .collect();
-            let l2: Vec<&String> = self
+            let mut st = LeaseStats::default();
+            let mut names: Vec<&String> = self
                 .leases
                 .keys()
                 .filter(|k| k.starts_with(&prefix))
                 .collect();
-            let orphans = l2.iter().filter(|k| !expected.contains(k.as_str())).count();
-            (l2.len(), orphans)
+            names.sort();
+            for k in names {
+                st.count += 1;
+                match by_lease.get(k.as_str()) {
+                    None => st.orphans.push(k.clone()),
+                    Some(s) if !is_load_balancer(s) => st.not_lb.push(k.clone()),
+                    Some(s) if ingress_ips(s).next().is_none() => st.no_ip.push(k.clone()),
+                    Some(_) => {}
+                }
+            }
+            st
         })
     }
+}
+
+/// The L2 leases of the agent namespace, and those among them that serve no announced VIP
+/// (names sorted).
+#[derive(Clone, Debug, Default)]
+pub struct LeaseStats {
+    pub count: usize,
+    /// No Service of that name.
+    pub orphans: Vec<String>,
+    /// The Service is not `type: LoadBalancer`.
+    pub not_lb: Vec<String>,
+    /// A LoadBalancer Service without an ingress IP.
+    pub no_ip: Vec<String>,
+}
+
+/// Up to five names, then how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
 }

@@ -11,6 +11,9 @@ mod prereq;
 mod probe;
 mod service;
 
+pub(crate) use lease::LeaseStats;
+pub(crate) use prereq::{lease_grants, LeaseGrants};
+
 use super::eval::{Cluster, Engine, SvcFacts};
 use super::{Finding, Verdict};
 use crate::model::names as n;
@@ -182,11 +185,17 @@ impl Cluster<'_> {
         let (matching, matched) = self.policy_match(f);
         out.push(matching);
         if matched.is_empty() {
+            // Still say what is wrong with each policy's interfaces, so a user who fixes the
+            // selector is not sent back for the next problem of the same policy.
+            let interfaces = self.policy_interfaces(f, &matched);
+            if interfaces.verdict != Verdict::Pass {
+                out.push(interfaces);
+            }
             return Vec::new();
         }
         let (nodes, candidates) = self.policy_nodes(&matched);
         out.push(nodes);
-        out.push(self.policy_interfaces(&matched));
+        out.push(self.policy_interfaces(f, &matched));
         candidates
     }
 }
