@@ -212,6 +212,10 @@ pub struct LabUpArgs {
     /// COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable.
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     pub faults: Vec<crate::lab::Fault>,
+    /// Run no engine: by default LB IPAM (`lbctl serve --ipam`) runs in the lab's process, so
+    /// Services get their IPs once a pool exists.
+    #[arg(long)]
+    pub no_engine: bool,
 }
 
 /// `lbctl serve`. The global `-n/--namespace` is the namespace of the IPAM lease here

@@ -50,7 +50,7 @@ pub async fn doctor_one(
         name: name.to_owned(),
     };
     let (mut snap, target) = fetch(conn, &scope, agent_ns, &Plan::DOCTOR).await?;
-    Ok(match target {
+    let mut report = match target {
         None => Cluster::missing_service(namespace, name),
         Some(svc) => {
             if probe {
@@ -58,7 +58,38 @@ pub async fn doctor_one(
             }
             Cluster::new(&snap).diagnose(&svc)
         }
-    })
+    };
+    let evidence = super::engine::Evidence::gather(&snap);
+    let engine_runs = [&evidence.lbctl_lease, &evidence.operator_lease]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| l.fresh));
+    if !engine_runs && is_lab(conn).await {
+        advise_lab_engine(&mut report);
+    }
+    Ok(report)
+}
+
+/// The lab answers `/version` with a commit of all zeros, which no built Kubernetes has: the
+/// one mark of it doctor can see without depending on the lab.
+async fn is_lab(conn: &Connection) -> bool {
+    conn.client
+        .apiserver_version()
+        .await
+        .is_ok_and(|v| !v.git_commit.is_empty() && v.git_commit.bytes().all(|b| b == b'0'))
+}
+
+/// In the lab the Cilium pods are scenery: when no engine holds its lease, the commands that
+/// inspect cilium-operator find nothing, and what helps is starting lbctl's engine.
+fn advise_lab_engine(report: &mut Report) {
+    for f in &mut report.findings {
+        if f.verdict != Verdict::Pass && f.fix.contains("cilium-operator") {
+            f.fix = "# this is lbctl's lab: its Cilium pods are scenery and no LB IPAM engine runs in it \
+(no fresh IPAM lease). Start one beside it:\n\
+lbctl serve --ipam --kubeconfig \"$KUBECONFIG\"\n\
+# or restart `lbctl lab up` without --no-engine (it runs LB IPAM by default)"
+                .to_owned();
+        }
+    }
 }
 
 /// `doctor svc/NAME`: prints the report, returns the exit code.

@@ -65,10 +65,19 @@ fn arp_probe_refuses_a_zero_timeout_and_a_flooding_interval() {
 /// `lbctl lab up` on `port` with its default kubeconfig; returns the child once it printed
 /// where the kubeconfig is, or its output when it exited first.
 fn lab_up(port: u16) -> Result<(std::process::Child, std::path::PathBuf), std::process::Output> {
+    lab_up_with(port, &[]).map(|(c, p, _)| (c, p))
+}
+
+/// As [`lab_up`] with more flags; also returns the line that says which engine runs.
+fn lab_up_with(
+    port: u16,
+    extra: &[&str],
+) -> Result<(std::process::Child, std::path::PathBuf, String), std::process::Output> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
         .args(["lab", "up", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -77,8 +86,9 @@ fn lab_up(port: u16) -> Result<(std::process::Child, std::path::PathBuf), std::p
     let _listening = lines.next();
     match lines.next().and_then(Result::ok) {
         Some(l) if l.starts_with("export KUBECONFIG=") => {
+            let engine = lines.next().and_then(Result::ok).unwrap_or_default();
             std::thread::spawn(move || for _ in lines {});
-            Ok((child, l["export KUBECONFIG=".len()..].into()))
+            Ok((child, l["export KUBECONFIG=".len()..].into(), engine))
         }
         _ => Err(child.wait_with_output().unwrap()),
     }
@@ -128,4 +138,87 @@ fn lab_up_never_writes_through_a_planted_link() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("refusing"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+/// The Service's first ingress IP, polled for up to `wait`.
+async fn ingress_ip(client: &kube::Client, wait: std::time::Duration) -> Option<String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let svc: serde_json::Value = client
+            .request(
+                http::Request::get("/api/v1/namespaces/demo/services/demo-web")
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        if let Some(ip) = svc.pointer("/status/loadBalancer/ingress/0/ip") {
+            return ip.as_str().map(String::from);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn lab_up_runs_lb_ipam_unless_told_not_to() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for engine in [true, false] {
+        let mut args = vec!["--scenario", "doctor-no-pool"];
+        if !engine {
+            args.push("--no-engine");
+        }
+        let (mut child, kubeconfig, said) = lab_up_with(free_port(), &args).expect("lab up starts");
+        let (ip, doctor) = rt.block_on(async {
+            let conn = lbctl::cluster::Target {
+                kubeconfig: Some(kubeconfig.clone()),
+                ..Default::default()
+            }
+            .connect()
+            .await
+            .unwrap();
+            let pool = r#"{"apiVersion":"cilium.io/v2","kind":"CiliumLoadBalancerIPPool","metadata":{"name":"p"},"spec":{"blocks":[{"start":"192.168.111.240","stop":"192.168.111.250"}]}}"#;
+            conn.client
+                .request::<serde_json::Value>(
+                    http::Request::post("/apis/cilium.io/v2/ciliumloadbalancerippools")
+                        .header("Content-Type", "application/json")
+                        .body(pool.as_bytes().to_vec())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let wait = std::time::Duration::from_secs(if engine { 10 } else { 3 });
+            let ip = ingress_ip(&conn.client, wait).await;
+            let doctor = lbctl(
+                Some(&kubeconfig),
+                &["doctor", "-n", "demo", "svc/demo-web", "--no-probe"],
+            );
+            (ip, stdout(&doctor))
+        });
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert!(child.wait().unwrap().success());
+        if engine {
+            assert!(said.contains("LB IPAM (lbctl serve --ipam) runs"), "{said}");
+            assert_eq!(ip.as_deref(), Some("192.168.111.240"));
+        } else {
+            assert!(said.contains("engine: none (--no-engine)"), "{said}");
+            assert_eq!(ip, None);
+            // Doctor knows the lab: it says how to start an engine, not how to read the
+            // logs of a cilium-operator that is only scenery.
+            assert!(
+                doctor.contains("lbctl serve --ipam --kubeconfig"),
+                "{doctor}"
+            );
+            assert!(
+                !doctor.contains("logs deployment/cilium-operator"),
+                "{doctor}"
+            );
+        }
+    }
 }
