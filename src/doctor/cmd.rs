@@ -8,19 +8,79 @@ use crate::cli::{DoctorArgs, GlobalArgs, ListArgs};
 use crate::cluster::Connection;
 use crate::output::{CodedError, Exit, Printer};
 
-/// `svc/NAME`, `service/NAME`, `services/NAME`, `NAME` or `NS/NAME` → (namespace, name).
+/// The forms kubectl takes for a Service, as the errors list them.
+const SERVICE_FORMS: &str = "svc/NAME, service/NAME, services/NAME, NAME, NS/NAME or NS/svc/NAME";
+
+/// kubectl's names for a Service.
+fn is_service_kind(kind: &str) -> bool {
+    matches!(kind, "svc" | "service" | "services")
+}
+
+/// kubectl's names (short, singular, plural, with their group) of the kinds people point at
+/// when they mean "the thing behind the Service": `deploy/web` is a typo for a kind, not the
+/// namespace `deploy`, so it is refused rather than looked up in a namespace that is not there.
+fn is_other_kind(kind: &str) -> bool {
+    let base = kind.split('.').next().unwrap_or(kind);
+    matches!(
+        base,
+        "deploy"
+            | "deployment"
+            | "deployments"
+            | "po"
+            | "pod"
+            | "pods"
+            | "ing"
+            | "ingress"
+            | "ingresses"
+            | "ds"
+            | "daemonset"
+            | "daemonsets"
+            | "sts"
+            | "statefulset"
+            | "statefulsets"
+            | "rs"
+            | "replicaset"
+            | "replicasets"
+            | "job"
+            | "jobs"
+            | "cronjob"
+            | "cronjobs"
+            | "no"
+            | "node"
+            | "nodes"
+            | "ep"
+            | "endpoints"
+            | "endpointslice"
+            | "endpointslices"
+            | "cm"
+            | "configmap"
+            | "configmaps"
+            | "secret"
+            | "secrets"
+            | "gateway"
+            | "gateways"
+            | "httproute"
+            | "httproutes"
+    ) || (kind.contains('.') && !is_service_kind(base))
+}
+
+/// `svc/NAME`, `service/NAME`, `services/NAME`, `NAME`, `NS/NAME` or `NS/svc/NAME` →
+/// (namespace, name). `X/NAME` means namespace X unless X is a kind kubectl knows, so a
+/// namespace that happens to be called like a kind must be given with `-n`.
 pub fn parse_target(arg: &str, default_ns: &str) -> Result<(String, String), CodedError> {
-    let bad = || {
-        CodedError::usage(format!(
-            "cannot read Service {arg:?}: use svc/NAME, service/NAME, NAME or NS/NAME"
-        ))
-    };
+    let bad = || CodedError::usage(format!("cannot read Service {arg:?}: use {SERVICE_FORMS}"));
     let parts: Vec<&str> = arg.split('/').collect();
     let (ns, name) = match parts.as_slice() {
         [name] => (default_ns, *name),
-        [kind, name] if matches!(*kind, "svc" | "service" | "services") => (default_ns, *name),
+        [kind, name] if is_service_kind(kind) => (default_ns, *name),
+        [kind, _] | [_, kind, _] if is_other_kind(kind) => {
+            return Err(CodedError::usage(format!(
+                "{arg:?} names a {kind}, not a Service: doctor walks the ladder for a LoadBalancer \
+Service ({SERVICE_FORMS}); `kubectl get svc` lists them"
+            )))
+        }
         [ns, name] => (*ns, *name),
-        [ns, kind, name] if matches!(*kind, "svc" | "service" | "services") => (*ns, *name),
+        [ns, kind, name] if is_service_kind(kind) => (*ns, *name),
         _ => return Err(bad()),
     };
     if ns.is_empty() || name.is_empty() {
@@ -143,7 +203,11 @@ pub async fn run_all(
     agent_ns: &str,
     printer: &Printer,
 ) -> anyhow::Result<Exit> {
-    let (rows, unread) = summarize(conn, namespace, agent_ns).await?;
+    let (rows, unread) = summarize(conn, namespace.clone(), agent_ns).await?;
+    if let (true, Some(ns)) = (rows.is_empty(), &namespace) {
+        // On stderr: the document on stdout stays what scripts parse.
+        eprintln!("no LoadBalancer Service in namespace {ns:?}; -A looks in every namespace");
+    }
     let doc = SummaryDoc {
         api_version: render::API_VERSION,
         kind: "DoctorSummary",
@@ -215,7 +279,21 @@ mod tests {
         assert_eq!(t("service/web").unwrap(), ("dflt".into(), "web".into()));
         assert_eq!(t("web").unwrap(), ("dflt".into(), "web".into()));
         assert_eq!(t("demo/web").unwrap(), ("demo".into(), "web".into()));
+        assert_eq!(t("services/web").unwrap(), ("dflt".into(), "web".into()));
+        assert_eq!(t("demo/svc/web").unwrap(), ("demo".into(), "web".into()));
         assert!(t("a/b/c/d").is_err());
         assert!(t("svc/").is_err());
+        for other in [
+            "deploy/web",
+            "deployment/web",
+            "deployments.apps/web",
+            "pod/web",
+            "ingress/web",
+            "demo/deploy/web",
+        ] {
+            let e = t(other).unwrap_err();
+            assert!(e.contains("not a Service"), "{other}: {e}");
+            assert!(e.contains("svc/NAME, service/NAME, services/NAME"), "{e}");
+        }
     }
 }

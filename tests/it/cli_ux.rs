@@ -222,3 +222,87 @@ fn lab_up_runs_lb_ipam_unless_told_not_to() {
         }
     }
 }
+
+#[test]
+fn doctor_refuses_other_kinds_and_names_the_forms_it_takes() {
+    let lab = crate::support::LabWithConfig::new(&["doctor-no-pool"]);
+    for arg in [
+        "deploy/demo-web",
+        "deployment/demo-web",
+        "pod/x",
+        "ingress/x",
+    ] {
+        let out = lbctl(Some(&lab.kubeconfig()), &["doctor", "-n", "demo", arg]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains("not a Service"), "{arg}: {err}");
+        assert!(
+            err.contains("svc/NAME, service/NAME, services/NAME"),
+            "{err}"
+        );
+    }
+    // kubectl's Service forms all find it (exit 1: it fails at the pool rung).
+    for arg in [
+        "svc/demo-web",
+        "service/demo-web",
+        "services/demo-web",
+        "demo/demo-web",
+    ] {
+        let out = lbctl(
+            Some(&lab.kubeconfig()),
+            &["doctor", "-n", "demo", arg, "--no-probe"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{arg}: {}", stderr(&out));
+        assert!(stdout(&out).contains("demo/demo-web"), "{arg}");
+    }
+}
+
+#[test]
+fn empty_answers_say_so() {
+    let lab = crate::support::LabWithConfig::new(&["doctor-no-pool"]);
+    let k = lab.kubeconfig();
+    // --all where no LoadBalancer Service lives points at -A.
+    let out = lbctl(Some(&k), &["doctor", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("-A looks in every namespace"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lbctl(Some(&k), &["doctor", "--all", "-A"]);
+    assert!(!stderr(&out).contains("-A looks"), "{}", stderr(&out));
+    // No pools: a sentence, not an empty table; JSON stays an empty list.
+    let out = lbctl(Some(&k), &["pools"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No CiliumLoadBalancerIPPool found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    let out = lbctl(Some(&k), &["pools", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]), "{v}");
+}
+
+#[test]
+fn a_kubeconfig_that_is_gone_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("lbctl-lab-1.kubeconfig");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbctl"))
+        .args(["doctor", "svc/x"])
+        .env("KUBECONFIG", &gone)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "KUBECONFIG names {}, which does not exist",
+            gone.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("set KUBECONFIG"), "{err}");
+}
