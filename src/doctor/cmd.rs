@@ -105,12 +105,23 @@ pub async fn doctor_one(
     agent_ns: &str,
     probe: bool,
 ) -> Result<Report, CodedError> {
+    Ok(walk(conn, namespace, name, agent_ns, probe).await?.0)
+}
+
+/// The report, and whether an LB IPAM engine holds its leader lease.
+async fn walk(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    agent_ns: &str,
+    probe: bool,
+) -> Result<(Report, bool), CodedError> {
     let scope = Scope::Service {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
     let (mut snap, target) = fetch(conn, &scope, agent_ns, &Plan::DOCTOR).await?;
-    let mut report = match target {
+    let report = match target {
         None => Cluster::missing_service(namespace, name),
         Some(svc) => {
             if probe {
@@ -123,10 +134,7 @@ pub async fn doctor_one(
     let engine_runs = [&evidence.lbctl_lease, &evidence.operator_lease]
         .iter()
         .any(|l| l.as_ref().is_some_and(|l| l.fresh));
-    if !engine_runs && is_lab(conn).await {
-        advise_lab_engine(&mut report);
-    }
-    Ok(report)
+    Ok((report, engine_runs))
 }
 
 /// The lab answers `/version` with a commit of all zeros, which no built Kubernetes has: the
@@ -139,10 +147,11 @@ async fn is_lab(conn: &Connection) -> bool {
 }
 
 /// In the lab the Cilium pods are scenery: when no engine holds its lease, the commands that
-/// inspect cilium-operator find nothing, and what helps is starting lbctl's engine.
+/// inspect or restart cilium-operator about LB IPAM (rungs 0 and 1) find nothing, and what
+/// helps is starting lbctl's engine.
 fn advise_lab_engine(report: &mut Report) {
     for f in &mut report.findings {
-        if f.verdict != Verdict::Pass && f.fix.contains("cilium-operator") {
+        if f.rung <= 1 && f.verdict != Verdict::Pass && f.fix.contains("cilium-operator") {
             f.fix = "# this is lbctl's lab: its Cilium pods are scenery and no LB IPAM engine runs in it \
 (no fresh IPAM lease). Start one beside it:\n\
 lbctl serve --ipam --kubeconfig \"$KUBECONFIG\"\n\
@@ -161,7 +170,10 @@ pub async fn run_one(
     probe: bool,
     printer: &Printer,
 ) -> anyhow::Result<Exit> {
-    let report = doctor_one(conn, namespace, name, agent_ns, probe).await?;
+    let (mut report, engine_runs) = walk(conn, namespace, name, agent_ns, probe).await?;
+    if !engine_runs && is_lab(conn).await {
+        advise_lab_engine(&mut report);
+    }
     printer.emit(&ReportView {
         report: &report,
         context: &conn.context,

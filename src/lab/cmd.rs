@@ -84,7 +84,8 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
                 if up_rx.await.is_ok() {
                     say(&format!(
                         "engine: LB IPAM (lbctl serve --ipam) runs in this process, as cilium-operator would; \
-no L2 announcer (that needs a LAN: `sudo ./target/release/lbctl lab demo`). --no-engine runs without"
+no L2 announcer (that needs a LAN: `{}`). --no-engine runs without",
+                        sudo_demo()
                     ));
                 }
                 Some(task)
@@ -140,6 +141,17 @@ no L2 announcer (that needs a LAN: `sudo ./target/release/lbctl lab demo`). --no
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     drop(lab);
     Ok(Exit::Ok)
+}
+
+/// The command that runs the demo on its LAN as root, with this binary's absolute path: sudo
+/// resets PATH, so `sudo lbctl` finds no lbctl installed in ~/.cargo/bin or built in ./target.
+pub fn sudo_demo() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(String::from))
+        .filter(|p| !p.contains(char::is_whitespace))
+        .unwrap_or_else(|| "./target/release/lbctl".into());
+    format!("sudo {exe} lab demo")
 }
 
 /// A line after the kubeconfig's: a reader that took only what it needed and closed the pipe

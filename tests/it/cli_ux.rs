@@ -306,3 +306,40 @@ fn a_kubeconfig_that_is_gone_is_named() {
     );
     assert!(!err.contains("set KUBECONFIG"), "{err}");
 }
+
+#[test]
+fn lab_demo_steps_show_what_they_say_and_print_typeable_commands() {
+    let out = lbctl(None, &["lab", "demo", "--unattended", "--no-lan"]);
+    let text = stdout(&out);
+    let step = |n: usize| {
+        let start = format!("── step {n} ──");
+        let rest = text
+            .split(&start)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{start}:\n{text}"));
+        rest.split("── step ").next().unwrap().to_owned()
+    };
+    // "The IP went away again": doctor runs once LB IPAM took it back and said why.
+    let six = step(6);
+    assert!(six.contains("The IP went away again"), "{six}");
+    assert!(six.contains("EXTERNAL-IP <pending>"), "{six}");
+    assert!(six.contains("no_pool"), "{six}");
+    // The failover command moves the lease on a real cluster (a drain leaves the agent's
+    // DaemonSet pod running) and names the real holder.
+    let last = step(16);
+    let command = last.lines().find(|l| l.starts_with("$ ")).unwrap();
+    assert!(
+        !command.contains("<holder>") && !command.contains("drain"),
+        "{command}"
+    );
+    assert!(
+        command.contains("delete pod -l k8s-app=cilium --field-selector spec.nodeName=cp-1")
+            || command.contains("--field-selector spec.nodeName=worker-1"),
+        "{command}"
+    );
+    // sudo resets PATH: the advice names this binary by its path.
+    assert!(
+        text.contains(&format!("`sudo {} lab demo`", env!("CARGO_BIN_EXE_lbctl"))),
+        "{text}"
+    );
+}
