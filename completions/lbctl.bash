@@ -1171,7 +1171,7 @@ _lbctl() {
             return 0
             ;;
         lbctl__subcmd__lab__subcmd__up)
-            opts="-n -A -o -v -h -V --listen --scenario --kubeconfig-out --request-log --fault --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
+            opts="-n -A -o -v -h -V --listen --scenario --kubeconfig-out --request-log --fault --no-engine --kubeconfig --context --request-timeout --namespace --all-namespaces --output --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -188,6 +188,7 @@ set edit:completion:arg-completer[lbctl] = {|@words|
             cand -o 'Output format'
             cand --output 'Output format'
             cand --color 'When to colour output (NO_COLOR is honoured in auto mode)'
+            cand --no-engine 'Run no engine: by default LB IPAM (`lbctl serve --ipam`) runs in the lab''s process, so Services get their IPs once a pool exists'
             cand -A 'Look in every namespace'
             cand --all-namespaces 'Look in every namespace'
             cand -v 'More log output on stderr (-v info, -vv debug, -vvv trace)'

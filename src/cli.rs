@@ -311,6 +311,32 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// The name kubectl runs its plugin `kubectl lb` by (a symlink to lbctl on PATH).
+pub const KUBECTL_PLUGIN: &str = "kubectl-lb";
+
+/// Parses the command line; when run as [`KUBECTL_PLUGIN`], help and usage say `kubectl lb`,
+/// which is what the user typed.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let plugin = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == KUBECTL_PLUGIN);
+    let mut cmd = command();
+    if plugin {
+        cmd = cmd
+            .name(KUBECTL_PLUGIN)
+            .bin_name("kubectl lb")
+            .display_name("kubectl lb");
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
+}
+
 /// Writes the completion script for `shell`.
 pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) {
     clap_complete::generate(shell, &mut command(), "lbctl", out);

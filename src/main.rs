@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use lbctl::cli::{Cli, Command, LabCommand};
 use lbctl::doctor::cmd::Listing;
 use lbctl::output::{write_stdout, CodedError, Exit, Printer, StdoutClosed};
@@ -20,7 +19,7 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match lbctl::cli::parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { Exit::Usage as u8 } else { 0 };

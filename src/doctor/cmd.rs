@@ -235,6 +235,10 @@ pub async fn run_all(
 /// `lbctl doctor`: connects as the global flags say, walks the ladder for one Service (or
 /// summarises all with `--all`); the rendered output and the exit code.
 pub async fn cmd(args: &DoctorArgs, g: &GlobalArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    // A target doctor cannot read is a usage error whether or not a cluster answers.
+    if let Some(arg) = &args.service {
+        parse_target(arg, "default")?;
+    }
     let conn = g.target().connect().await?;
     let ns = g
         .namespace

@@ -343,3 +343,49 @@ fn lab_demo_steps_show_what_they_say_and_print_typeable_commands() {
         "{text}"
     );
 }
+
+#[test]
+fn lbctl_is_kubectls_lb_plugin_through_a_symlink() {
+    let kubectl = std::path::Path::new("/usr/bin/kubectl");
+    if !kubectl.exists() {
+        crate::support::skip("lbctl_is_kubectls_lb_plugin", "no /usr/bin/kubectl");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-lb");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_lbctl"), &plugin).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let lab = crate::support::LabWithConfig::new(&["doctor-no-pool"]);
+    let run = |args: &[&str]| {
+        std::process::Command::new(kubectl)
+            .args(args)
+            .env("PATH", &path)
+            .env("KUBECONFIG", lab.kubeconfig())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let list = run(&["plugin", "list"]);
+    assert!(
+        stdout(&list).contains(plugin.to_str().unwrap()),
+        "{}{}",
+        stdout(&list),
+        stderr(&list)
+    );
+    let help = stdout(&run(&["lb", "--help"]));
+    assert!(
+        help.contains("Usage: kubectl lb [OPTIONS] <COMMAND>"),
+        "{help}"
+    );
+    let help = stdout(&run(&["lb", "doctor", "--help"]));
+    assert!(help.contains("Usage: kubectl lb doctor"), "{help}");
+    // The same ladder, the same exit code as lbctl itself.
+    let args = ["doctor", "-n", "demo", "svc/demo-web", "--no-probe"];
+    let mut via = vec!["lb"];
+    via.extend(args);
+    let as_plugin = run(&via);
+    let direct = lbctl(Some(&lab.kubeconfig()), &args);
+    assert_eq!(as_plugin.status.code(), Some(1), "{}", stderr(&as_plugin));
+    assert_eq!(as_plugin.status.code(), direct.status.code());
+    assert_eq!(stdout(&as_plugin), stdout(&direct));
+}
