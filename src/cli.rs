@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 
 use crate::output::{ColorChoice, OutputFormat};
 
@@ -31,7 +32,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", add = ArgValueCompleter::new(crate::completion::contexts))]
     pub context: Option<String>,
     /// Give up on an API request after this long without progress (connect, send, or wait for
     /// the answer), exiting 3; 0 waits forever. serve retries instead of exiting.
@@ -39,7 +40,7 @@ pub struct GlobalArgs {
     pub request_timeout: std::time::Duration,
     /// Namespace to look in (default: the context's namespace, else "default"); for `serve`,
     /// the namespace of its leases (default kube-system).
-    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    #[arg(short = 'n', long, global = true, value_name = "NS", add = ArgValueCompleter::new(crate::completion::namespaces))]
     pub namespace: Option<String>,
     /// Look in every namespace.
     #[arg(short = 'A', long, global = true)]
@@ -87,7 +88,8 @@ pub enum Command {
     Crds,
     /// Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer.
     Serve(ServeArgs),
-    /// Print a shell completion script.
+    /// Print a shell completion script; it completes Services, namespaces and contexts from the
+    /// cluster by calling lbctl back (lbctl must be on PATH): `source <(lbctl completions bash)`.
     Completions {
         /// The shell to generate for.
         #[arg(value_enum)]
@@ -167,6 +169,7 @@ pub struct DoctorArgs {
     /// The Service: svc/NAME, service/NAME, NAME or NS/NAME.
     #[arg(
         value_name = "SERVICE",
+        add = ArgValueCompleter::new(crate::completion::services),
         required_unless_present = "all",
         conflicts_with = "all"
     )]
@@ -199,7 +202,7 @@ pub struct LabUpArgs {
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
     /// Scenario to preload: an embedded name (see `lbctl lab scenarios`) or a YAML file. Repeatable.
-    #[arg(long = "scenario", value_name = "NAME|FILE")]
+    #[arg(long = "scenario", value_name = "NAME|FILE", add = ArgValueCompleter::new(crate::completion::scenarios))]
     pub scenarios: Vec<String>,
     /// Where to write the kubeconfig (default: a file in the temp directory named after the port).
     #[arg(long, value_name = "FILE")]
@@ -337,9 +340,10 @@ where
     Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
 }
 
-/// Writes the completion script for `shell`.
-pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) {
-    clap_complete::generate(shell, &mut command(), "lbctl", out);
+/// Writes the completion script for `shell`: it calls lbctl back at each TAB, so Services,
+/// namespaces and contexts complete from the cluster (see [`crate::completion`]).
+pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) -> std::io::Result<()> {
+    crate::completion::registration(shell, out)
 }
 
 /// File name under `completions/` for each shell.

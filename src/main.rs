@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     // error to handle, never a silent death with exit 141. Only a closed stdout (`lbctl … | head`)
     // ends the process, quietly: `print` reports it as `StdoutClosed`, and `println!`'s panic on
     // it is caught below (after unwinding, so namespaces and leases are still cleaned up).
+    // The shell calling back for completions gets them before anything else runs.
+    lbctl::completion::answer_if_asked();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if !stdout_closed(info.payload()) {
@@ -104,7 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Crds => write_stdout(&lbctl::cli::crds_yaml()?).map(|()| Exit::Ok),
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            lbctl::cli::write_completion(shell, &mut out);
+            lbctl::cli::write_completion(shell, &mut out)?;
             write_stdout(&String::from_utf8_lossy(&out)).map(|()| Exit::Ok)
         }
         Command::Man { out } => {

@@ -389,3 +389,90 @@ fn lbctl_is_kubectls_lb_plugin_through_a_symlink() {
     assert_eq!(as_plugin.status.code(), direct.status.code());
     assert_eq!(stdout(&as_plugin), stdout(&direct));
 }
+
+/// What lbctl answers when `shell` calls it back to complete `words` (the last one is the word
+/// under the cursor), with the cluster `kubeconfig` selects.
+fn complete(shell: &str, kubeconfig: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lbctl"));
+    c.env("COMPLETE", shell)
+        .env("KUBECONFIG", kubeconfig)
+        .arg("--")
+        .arg("lbctl")
+        .args(words);
+    if shell != "fish" {
+        // bash and zsh pass the cursor's word index and the separator they split on.
+        c.env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_COMPLETE_SPACE", "true")
+            .env("_CLAP_IFS", "\n");
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn completion_asks_the_cluster() {
+    let lab = crate::support::LabWithConfig::new(&["demo"]);
+    let k = lab.kubeconfig();
+    // The lab's context selects "default"; a copy selecting "demo" for `svc/`.
+    let in_demo = lab.dir.path().join("in-demo");
+    let text = std::fs::read_to_string(&k).unwrap();
+    std::fs::write(
+        &in_demo,
+        text.replace("namespace: default", "namespace: demo"),
+    )
+    .unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        assert_eq!(
+            complete(shell, &k, &["doctor", "demo/"]),
+            ["demo/demo-web"],
+            "{shell}"
+        );
+        assert_eq!(
+            complete(shell, &in_demo, &["doctor", "svc/"]),
+            ["svc/demo-web"],
+            "{shell}"
+        );
+        assert_eq!(
+            complete(shell, &k, &["-n", "de"]),
+            ["default", "demo"],
+            "{shell}"
+        );
+        assert_eq!(
+            complete(shell, &k, &["--context", ""]),
+            ["lbctl-lab"],
+            "{shell}"
+        );
+        assert_eq!(
+            complete(shell, &k, &["lab", "up", "--scenario", "doctor-no-p"]),
+            ["doctor-no-pool"],
+            "{shell}"
+        );
+        // The script the shell sources calls lbctl back.
+        let script = stdout(&lbctl(None, &["completions", shell]));
+        assert!(
+            script.contains("COMPLETE=") && script.contains("lbctl"),
+            "{script}"
+        );
+    }
+    let bare = complete("fish", &k, &["doctor", ""]);
+    assert!(
+        bare.iter().any(|c| c == "svc/") && bare.iter().any(|c| c == "demo/"),
+        "{bare:?}"
+    );
+    // No cluster: nothing to offer, and the shell is not kept waiting.
+    let gone = lab.dir.path().join("gone");
+    let port = free_port();
+    std::fs::write(
+        &gone,
+        text.replace(&lab.lab.url(), &format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert!(complete("fish", &gone, &["doctor", "demo/"]).is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
