@@ -146,12 +146,17 @@ async fn is_lab(conn: &Connection) -> bool {
         .is_ok_and(|v| !v.git_commit.is_empty() && v.git_commit.bytes().all(|b| b == b'0'))
 }
 
-/// In the lab the Cilium pods are scenery: when no engine holds its lease, the commands that
-/// inspect or restart cilium-operator about LB IPAM (rungs 0 and 1) find nothing, and what
-/// helps is starting lbctl's engine.
+/// A finding that LB IPAM has not processed the Service, whose fix inspects cilium-operator.
+fn asks_operator(f: &super::Finding) -> bool {
+    f.check == "condition" && f.verdict == Verdict::Fail && f.fix.contains("cilium-operator")
+}
+
+/// In the lab the Cilium pods are scenery: when no engine holds its lease and LB IPAM has not
+/// processed the Service, the commands that inspect cilium-operator find nothing, and what
+/// helps is starting lbctl's engine. Fixes of settings (cilium-config) stay as on a cluster.
 fn advise_lab_engine(report: &mut Report) {
     for f in &mut report.findings {
-        if f.rung <= 1 && f.verdict != Verdict::Pass && f.fix.contains("cilium-operator") {
+        if asks_operator(f) {
             f.fix = "# this is lbctl's lab: its Cilium pods are scenery and no LB IPAM engine runs in it \
 (no fresh IPAM lease). Start one beside it:\n\
 lbctl serve --ipam --kubeconfig \"$KUBECONFIG\"\n\
@@ -171,7 +176,8 @@ pub async fn run_one(
     printer: &Printer,
 ) -> anyhow::Result<Exit> {
     let (mut report, engine_runs) = walk(conn, namespace, name, agent_ns, probe).await?;
-    if !engine_runs && is_lab(conn).await {
+    // Asked only when there is an operator command to replace: one request more, not always.
+    if !engine_runs && report.findings.iter().any(asks_operator) && is_lab(conn).await {
         advise_lab_engine(&mut report);
     }
     printer.emit(&ReportView {

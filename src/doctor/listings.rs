@@ -186,10 +186,11 @@ pub async fn pools(conn: &Connection, args: &ListArgs, printer: &Printer) -> any
             }
             .into());
         }
-        // As kubectl: the table form says so on stderr instead of an empty table.
+        // The table form says so instead of printing an empty table; programs get `[]`.
         if matches!(printer.format, OutputFormat::Table | OutputFormat::Wide) {
-            eprintln!("No CiliumLoadBalancerIPPool found: Services get no IP until one exists (`lbctl doctor svc/NAME` proposes one).");
-            return Ok(());
+            return crate::output::write_stdout(
+                "No CiliumLoadBalancerIPPool found: Services get no IP until one exists (`lbctl doctor svc/NAME` proposes one).\n",
+            );
         }
     }
     printer.emit(&Pools(rows))
