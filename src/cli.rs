@@ -77,7 +77,8 @@ pub enum Command {
     Crds,
     /// Run the engine on a node: LB IPAM (leader-elected) and/or the L2 announcer.
     Serve(ServeArgs),
-    /// Print a shell completion script.
+    /// Print a shell completion script; it completes Services, namespaces and contexts from the
+    /// cluster by calling lbctl back (lbctl must be on PATH): `source <(lbctl completions bash)`.
     Completions {
         /// The shell to generate for.
         #[arg(value_enum)]
@@ -202,6 +203,10 @@ pub struct LabUpArgs {
     /// COUNT defaults to 1), e.g. `PATCH:/status:409:2`. Repeatable.
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     pub faults: Vec<FaultSpec>,
+    /// Run no engine: by default LB IPAM (`lbctl serve --ipam`) runs in the lab's process, so
+    /// Services get their IPs once a pool exists.
+    #[arg(long)]
+    pub no_engine: bool,
 }
 
 /// Who answers ARP (IPv4) or NDP (IPv6) for an address on this LAN.
@@ -367,9 +372,30 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-/// Writes the completion script for `shell`.
-pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) {
-    clap_complete::generate(shell, &mut command(), "lbctl", out);
+/// The name kubectl runs its plugin `kubectl lb` by (a symlink to lbctl on PATH).
+pub const KUBECTL_PLUGIN: &str = "kubectl-lb";
+
+/// Parses the command line; when run as [`KUBECTL_PLUGIN`], help and usage say `kubectl lb`,
+/// which is what the user typed.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let plugin = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == KUBECTL_PLUGIN);
+    let mut cmd = command();
+    if plugin {
+        cmd = cmd
+            .name(KUBECTL_PLUGIN)
+            .bin_name("kubectl lb")
+            .display_name("kubectl lb");
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
 }
 
 /// File name under `completions/` for each shell.

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod completion;
 pub mod debug;
 pub mod demo;
 pub mod doctor;

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use lbctl::cli::{Cli, Command, LabCommand};
 use lbctl::doctor::cmd::Listing;
 use lbctl::output::{write_stdout, CodedError, Exit, Printer, StdoutClosed};
@@ -14,13 +13,15 @@ fn main() -> ExitCode {
     // error to handle, never a silent death with exit 141. Only a closed stdout (`lbctl … | head`)
     // ends the process, quietly: `print` reports it as `StdoutClosed`, and `println!`'s panic on
     // it is caught below (after unwinding, so namespaces and leases are still cleaned up).
+    // The shell calling back for completions gets them before anything else runs.
+    lbctl::completion::answer_if_asked();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if !stdout_closed(info.payload()) {
             default_hook(info);
         }
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match lbctl::cli::parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { Exit::Usage as u8 } else { 0 };
@@ -105,7 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Crds => write_stdout(&lbctl::cli::crds_yaml()?).map(|()| Exit::Ok),
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            lbctl::cli::write_completion(shell, &mut out);
+            lbctl::completion::write_completion(shell, &mut out)?;
             write_stdout(&String::from_utf8_lossy(&out)).map(|()| Exit::Ok)
         }
         Command::Man { out } => {
@@ -116,8 +117,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Serve(args) => lbctl::serve::cmd(&args, &g),
         Command::Lab(lab) => match lab.command {
-            LabCommand::Up(args) => lbctl::lab::cmd::up(args),
-            LabCommand::Scenarios => lbctl::lab::cmd::scenarios(&printer),
+            LabCommand::Up(args) => lbctl::demo::up::up(args),
+            LabCommand::Scenarios => lbctl::demo::up::scenarios(&printer),
             LabCommand::Demo(args) => lbctl::demo::run(args.unattended, args.no_lan, printer.style),
         },
     }

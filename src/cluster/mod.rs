@@ -119,11 +119,15 @@ impl Target {
                     .ok()
                     .and_then(|kc| self.context.clone().or(kc.current_context))
                     .unwrap_or_else(|| "in-cluster".into());
+                let env = std::env::var_os("KUBECONFIG");
                 let cfg = kube::Config::from_kubeconfig(&opts).await.or_else(|kerr| {
                     kube::Config::incluster().map_err(|_| {
-                        CodedError::usage(format!(
-                            "no usable kubeconfig ({kerr}); pass --kubeconfig FILE or set KUBECONFIG (try `lbctl lab up` for a local lab)"
-                        ))
+                        CodedError::usage(match env.as_deref().and_then(missing_kubeconfig) {
+                            Some(missing) => missing,
+                            None => format!(
+                                "no usable kubeconfig ({kerr}); pass --kubeconfig FILE or set KUBECONFIG (try `lbctl lab up` for a local lab)"
+                            ),
+                        })
                     })
                 })?;
                 (cfg, ctx)
@@ -153,6 +157,27 @@ impl Target {
             default_namespace,
         })
     }
+}
+
+/// When `$KUBECONFIG` is set but names no file that exists, the error to give: that file is
+/// missing (often the kubeconfig of a lab that has stopped and removed it), not that
+/// KUBECONFIG should be set.
+fn missing_kubeconfig(env: &std::ffi::OsStr) -> Option<String> {
+    let paths: Vec<PathBuf> = std::env::split_paths(env)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    if paths.is_empty() || paths.iter().any(|p| p.exists()) {
+        return None;
+    }
+    let list = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "KUBECONFIG names {list}, which does not exist (a stopped `lbctl lab up` removes its kubeconfig: \
+start it again and use the KUBECONFIG it prints, or pass --kubeconfig FILE)"
+    ))
 }
 
 impl Connection {

@@ -8,6 +8,7 @@
 //! builds its LAN from network namespaces ([`lan`]), and asks doctor about the result.
 
 pub mod lan;
+pub mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -30,6 +31,9 @@ pub struct Step {
 pub enum Action {
     ShowService,
     Doctor,
+    /// Wait (bounded) until the Service has no ingress IP (LB IPAM took it back), then doctor:
+    /// the step's words describe that state, so doctor must not run before IPAM reacted.
+    DoctorWhenPending,
     /// Create (POST) or merge-patch (PATCH) an object at this API path.
     Create {
         path: &'static str,
@@ -90,7 +94,7 @@ and assigns the first address of the range:",
     Step {
         say: "The IP went away again. Ask why:",
         command: "lbctl doctor -n demo svc/demo-web",
-        action: Action::Doctor,
+        action: Action::DoctorWhenPending,
     },
     Step {
         say: "192.168.111.11 lies in no pool (Cilium says no_pool). Add a pool that covers it:",
@@ -151,9 +155,10 @@ Each contends for the Service's lease; the holder answers ARP for the VIP:",
         action: Action::ArpProbe,
     },
     Step {
-        say: "Drain the lease holder (its agent gets SIGTERM and releases the lease). The other node takes the \
-lease at once and announces itself with gratuitous ARP:",
-        command: "kubectl drain <holder> --ignore-daemonsets && lbctl arp-probe 192.168.111.11",
+        say: "Stop the lease holder's agent: its pod gets SIGTERM and releases the lease (a drain would not: \
+it leaves DaemonSet pods running). The other node takes the lease at once and announces itself with \
+gratuitous ARP; the agent the DaemonSet starts again finds the lease taken:",
+        command: "kubectl -n kube-system delete pod -l k8s-app=cilium --field-selector spec.nodeName=<holder> && lbctl arp-probe 192.168.111.11",
         action: Action::Failover,
     },
 ];
@@ -194,13 +199,14 @@ pub fn run(unattended: bool, no_lan: bool, style: Style) -> anyhow::Result<Exit>
     let (mut lan, no_lan_reason) = match (no_lan, crate::netns::is_root()) {
         (true, _) => (None, "--no-lan was given".to_string()),
         (false, false) => {
+            let sudo = up::sudo_demo();
             println!(
-                "(not root: no LAN for this demo, so the ARP steps are skipped; `sudo lbctl lab demo` builds one \
+                "(not root: no LAN for this demo, so the ARP steps are skipped; `{sudo}` builds one \
 from network namespaces)"
             );
             (
                 None,
-                "not root, so no LAN was built (`sudo lbctl lab demo` builds one)".to_string(),
+                format!("not root, so no LAN was built (`{sudo}` builds one)"),
             )
         }
         (false, true) => match DemoLan::build() {
@@ -268,9 +274,23 @@ this demo as \"you\" (.100); nothing outside the namespaces changes.",
     let mut announcers = Vec::new();
     let mut last = Exit::Ok;
     for (i, step) in STEPS.iter().enumerate() {
-        println!("\n── step {} ── {}\n$ {}\n", i + 1, step.say, step.command);
+        let command = rt.block_on(command_for(&conn, step.command));
+        println!("\n── step {} ── {}\n$ {command}\n", i + 1, step.say);
         rt.block_on(async {
             match &step.action {
+                Action::DoctorWhenPending => {
+                    let pending = wait_for(|| async {
+                        let svc = get(&conn, SVC).await.ok()?;
+                        svc.pointer("/status/loadBalancer/ingress/0/ip")
+                            .is_none()
+                            .then_some(())
+                    })
+                    .await;
+                    if pending.is_none() {
+                        println!("(LB IPAM has not taken the IP back within 10 s)");
+                    }
+                    last = show_doctor(&conn, lan.is_some(), style).await?;
+                }
                 Action::ShowService => {
                     let svc: Value = conn
                         .client
@@ -285,21 +305,7 @@ this demo as \"you\" (.100); nothing outside the namespaces changes.",
                     println!("NAME       TYPE           EXTERNAL-IP   PORT(S)");
                     println!("demo-web   LoadBalancer   {ip:<13} 80/TCP");
                 }
-                Action::Doctor => {
-                    let report =
-                        doctor_one(&conn, "demo", "demo-web", "kube-system", lan.is_some())
-                            .await?;
-                    let view = ReportView {
-                        report: &report,
-                        context: &conn.context,
-                    };
-                    print!("{}", view.human(false, style));
-                    last = if report.first_failure().is_some() {
-                        Exit::Problem
-                    } else {
-                        Exit::Ok
-                    };
-                }
+                Action::Doctor => last = show_doctor(&conn, lan.is_some(), style).await?,
                 Action::Create { path, body } => {
                     send(&conn, "POST", path, body).await?;
                     println!("applied.");
@@ -395,7 +401,8 @@ holder answering ARP on the LAN, and a failover."
     } else {
         println!(
             "\nThat is the whole ladder: an address from a pool, a pinned address, L2 announcements, a lease \
-holder. To see the VIP answered on a LAN built from network namespaces, run `sudo lbctl lab demo`."
+holder. To see the VIP answered on a LAN built from network namespaces, run `{}`.",
+            up::sudo_demo()
         );
     }
     // The runtime's leftover watch tasks go before the lab they watch; the namespaces last.
@@ -436,6 +443,43 @@ async fn failover(conn: &Connection, lan: &mut DemoLan) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     lan.arp_probe(&[VIP])?;
     Ok(())
+}
+
+/// Doctor's ladder for the demo's Service, printed; the exit code it means.
+async fn show_doctor(conn: &Connection, probe: bool, style: Style) -> anyhow::Result<Exit> {
+    let report = doctor_one(conn, "demo", "demo-web", "kube-system", probe).await?;
+    let view = ReportView {
+        report: &report,
+        context: &conn.context,
+    };
+    print!("{}", view.human(false, style));
+    Ok(if report.first_failure().is_some() {
+        Exit::Problem
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The step's command with `<holder>` replaced by the node that holds the Service's lease now,
+/// so it can be typed as printed.
+async fn command_for(conn: &Connection, command: &str) -> String {
+    if !command.contains("<holder>") {
+        return command.to_owned();
+    }
+    let path = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{}",
+        crate::model::names::l2_lease_name("demo", "demo-web")
+    );
+    let holder = get(conn, &path).await.ok().and_then(|l| {
+        l["spec"]["holderIdentity"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .map(String::from)
+    });
+    match holder {
+        Some(h) => command.replace("<holder>", &h),
+        None => command.to_owned(),
+    }
 }
 
 async fn get(conn: &Connection, path: &str) -> anyhow::Result<Value> {

@@ -10,7 +10,7 @@ use super::snapshot::{parse_time, str_at, Source};
 use crate::cli::ListArgs;
 use crate::cluster::Connection;
 use crate::model::names as n;
-use crate::output::{human_duration, CodedError, Printer, Render, Style};
+use crate::output::{human_duration, CodedError, OutputFormat, Printer, Render, Style};
 
 /// What a column shows when the read behind it was refused.
 const UNKNOWN: &str = "<unknown>";
@@ -185,6 +185,12 @@ pub async fn pools(conn: &Connection, args: &ListArgs, printer: &Printer) -> any
                 message: format!("pool {nm:?} not found"),
             }
             .into());
+        }
+        // The table form says so instead of printing an empty table; programs get `[]`.
+        if matches!(printer.format, OutputFormat::Table | OutputFormat::Wide) {
+            return crate::output::write_stdout(
+                "No CiliumLoadBalancerIPPool found: Services get no IP until one exists (`lbctl doctor svc/NAME` proposes one).\n",
+            );
         }
     }
     printer.emit(&Pools(rows))

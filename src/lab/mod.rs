@@ -1,7 +1,6 @@
 //! The lab: an embedded, in-memory Kubernetes API server that kubectl and kube-rs use unmodified.
 
 mod auth;
-pub mod cmd;
 mod decode;
 mod defaults;
 mod discovery;

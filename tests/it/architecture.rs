@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("lab", 4),
     ("debug", 4),
     ("demo", 5),
+    ("completion", 5),
 ];
 
 /// Arrows allowed inside one layer: serve answers the protocol that debug speaks.

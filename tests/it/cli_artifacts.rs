@@ -18,7 +18,7 @@ fn completions_are_up_to_date() {
         Shell::PowerShell,
     ] {
         let mut fresh = Vec::new();
-        lbctl::cli::write_completion(shell, &mut fresh);
+        lbctl::completion::write_completion(shell, &mut fresh).unwrap();
         let path = root()
             .join("completions")
             .join(lbctl::cli::completion_file_name(shell));

@@ -19,7 +19,14 @@ impl LabProcess {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbctl"))
-            .args(["lab", "up", "--scenario", scenario, "--kubeconfig-out"])
+            .args([
+                "lab",
+                "up",
+                "--no-engine",
+                "--scenario",
+                scenario,
+                "--kubeconfig-out",
+            ])
             .arg(&kubeconfig)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,17 +1,18 @@
-//! `lbctl lab up` and `lbctl lab scenarios`.
+//! `lbctl lab up` and `lbctl lab scenarios`: the lab with lbctl's engine running in it. It lives
+//! with the demo, above both the lab and serve, because it puts the two together.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{limits, Lab, LabError, Scenario};
 use crate::cli::LabUpArgs;
+use crate::lab::{limits, Lab, LabError, Scenario};
 use crate::output::{CodedError, Exit};
 
 /// `lab scenarios`: each embedded scenario with the first comment lines that describe it.
 pub fn scenarios(printer: &crate::output::Printer) -> anyhow::Result<Exit> {
-    printer.emit(&super::scenario::catalogue())?;
+    printer.emit(&crate::lab::scenario::catalogue())?;
     Ok(Exit::Ok)
 }
 
@@ -27,7 +28,7 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
         other => CodedError::usage(other.to_string()),
     })?;
     for f in &args.faults {
-        lab.inject(super::Fault::from(f));
+        lab.inject(crate::lab::Fault::from(f));
     }
     if args.request_log.is_none() {
         // Nobody reads the log: keep none, or a long-running lab grows with every request.
@@ -52,9 +53,13 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
     };
     // Removed on the way out (Ctrl-C and SIGTERM included): it names a server that is gone.
     let _cleanup = ours.then(|| RemoveOnDrop(path.clone()));
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let engine = (!args.no_engine).then(|| engine_plan(&path)).transpose()?;
+    // The engine runs as a task beside the request log, so the runtime needs its threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         // Handlers first: whoever reads the address below may signal us at once.
@@ -63,6 +68,38 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
         println!("lab API server listening on {}", lab.url());
         println!("export KUBECONFIG={}", path.display());
         std::io::stdout().flush()?;
+        let mut engine = match engine {
+            Some(plan) => {
+                let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+                let mut stop = stop_rx.clone();
+                let task = tokio::spawn(crate::serve::run(
+                    plan,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                    move |_| {
+                        let _ = up_tx.send(());
+                    },
+                ));
+                // Said only once it runs, so a reader of this line may rely on it.
+                if up_rx.await.is_ok() {
+                    say(&format!(
+                        "engine: LB IPAM (lbctl serve --ipam) runs in this process, as cilium-operator would; \
+no L2 announcer (that needs a LAN: `{}`). --no-engine runs without",
+                        sudo_demo()
+                    ));
+                }
+                Some(task)
+            }
+            None => {
+                say(&format!(
+                    "engine: none (--no-engine): Services stay <pending> until one runs, e.g. \
+`lbctl serve --ipam --kubeconfig {}`",
+                    path.display()
+                ));
+                None
+            }
+        };
         let mut log = match &args.request_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -82,13 +119,78 @@ pub fn up(args: LabUpArgs) -> anyhow::Result<Exit> {
                 _ = flush.tick(), if log.is_some() => {
                     written = append_requests(&lab, log.as_mut(), written)?;
                 }
+                // IPAM ends on its own only when it cannot go on; the lab itself still serves.
+                r = async { engine.as_mut().expect("guarded").await }, if engine.is_some() => {
+                    engine = None;
+                    match r {
+                        Ok(Err(e)) => eprintln!("warning: the engine stopped: {e}"),
+                        Err(e) => eprintln!("warning: the engine stopped: {e}"),
+                        Ok(Ok(())) => {}
+                    }
+                }
             }
         }
         append_requests(&lab, log.as_mut(), written)?;
+        // The engine releases its lease while the lab still answers.
+        let _ = stop_tx.send(true);
+        if let Some(task) = engine {
+            let _ = task.await;
+        }
         anyhow::Ok(())
     })?;
+    // Leftover watch tasks go before the lab they watch.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     drop(lab);
     Ok(Exit::Ok)
+}
+
+/// The command that runs the demo on its LAN as root, with this binary's absolute path: sudo
+/// resets PATH, so `sudo lbctl` finds no lbctl installed in ~/.cargo/bin or built in ./target.
+pub fn sudo_demo() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(String::from))
+        .filter(|p| !p.contains(char::is_whitespace))
+        .unwrap_or_else(|| "./target/release/lbctl".into());
+    format!("sudo {exe} lab demo")
+}
+
+/// A line after the kubeconfig's: a reader that took only what it needed and closed the pipe
+/// must not end the lab.
+fn say(line: &str) {
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// The lab's engine: LB IPAM only, through the kubeconfig just written, with its metrics and
+/// debug socket where they collide with nothing (a real `lbctl serve` on this host keeps its).
+fn engine_plan(kubeconfig: &Path) -> anyhow::Result<crate::serve::plan::ServePlan> {
+    use clap::Parser;
+    let debug = std::env::temp_dir().join(format!("lbctl-lab-{}.sock", std::process::id()));
+    // The serve command's own parse, so the engine gets every default `lbctl serve` has.
+    let cli = crate::cli::Cli::try_parse_from([
+        "lbctl".as_ref(),
+        "serve".as_ref(),
+        "--ipam".as_ref(),
+        "--node-name=lbctl-lab".as_ref(),
+        "--metrics-addr=127.0.0.1:0".as_ref(),
+        "--debug-socket".as_ref(),
+        debug.as_os_str(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+    ] as [&std::ffi::OsStr; 9])?;
+    let crate::cli::Command::Serve(args) = &cli.command else {
+        unreachable!("parsed as serve")
+    };
+    let host = crate::serve::plan::HostDefaults {
+        hostname: "lbctl-lab".into(),
+        debug_socket: debug,
+    };
+    Ok(crate::serve::plan::ServePlan::from_args(
+        args,
+        &cli.global,
+        host,
+    )?)
 }
 
 /// Appends the requests logged since `from` as JSON lines; returns the new count.
