@@ -79,6 +79,8 @@ fn start_lab(lan: &Lan, dir: &Path, scenario: &Path) -> (Proc, PathBuf) {
                 kc.to_str().unwrap(),
                 "--request-log",
                 dir.join("requests.jsonl").to_str().unwrap(),
+                // The bench measures its own serve processes: no engine inside the lab.
+                "--no-engine",
             ],
         )
         .stdout(Stdio::piped())

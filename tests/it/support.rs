@@ -87,6 +87,8 @@ impl LabInNetns {
             scenario,
             "--kubeconfig-out",
             kubeconfig.to_str().unwrap(),
+            // The tests run their own `serve`; an engine inside the lab would race it.
+            "--no-engine",
         ];
         args.extend_from_slice(extra);
         let mut child = lan
