@@ -44,14 +44,9 @@ pub fn command() -> clap::Command {
         })
 }
 
-/// Writes the completion script for `shell`: it calls lbctl back at each TAB, so Services,
-/// namespaces and contexts complete from the cluster.
+/// Writes the script `shell` sources to complete lbctl: it calls lbctl back at each TAB, so
+/// Services, namespaces and contexts complete from the cluster.
 pub fn write_completion(shell: clap_complete::Shell, out: &mut Vec<u8>) -> std::io::Result<()> {
-    registration(shell, out)
-}
-
-/// The script `shell` sources to complete lbctl by calling it back.
-pub fn registration(shell: clap_complete::Shell, out: &mut Vec<u8>) -> std::io::Result<()> {
     let name = shell.to_string();
     let shells = clap_complete::env::Shells::builtins();
     let Some(env) = shells.completer(&name) else {
